@@ -1,0 +1,133 @@
+"""The shape of a service definition: plain data, with Kolla's field names.
+
+String fields may hold Jinja expressions (`{{ api_interface_address }}`), rendered per host with the
+same context as the templates, so a definition reads like kolla-ansible's `<service>_services`.
+Conditions are Python predicates over that context (`when=`), never strings to evaluate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Context = Mapping[str, Any]
+Predicate = Callable[[Context], bool]
+
+
+def always(_: Context) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file the container reads: rendered from `template`, placed in /etc/kolla/<service>/<source>,
+    copied by kolla_set_configs to `dest` with `owner` and `perm`.
+
+    `ini_overrides` lists operator override files (relative to node_custom_config, with {service},
+    {container_key} and {host} placeholders) merged INI-wise after the template, as merge_configs does.
+    """
+
+    template: str
+    dest: str
+    owner: str
+    perm: str = "0600"
+    source: str = ""
+    ini_overrides: tuple[str, ...] = ()
+    when: Predicate = always
+
+    @property
+    def source_name(self) -> str:
+        return self.source or self.template.rsplit("/", 1)[-1].removesuffix(".j2")
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """Kolla's healthcheck; `test` is a CMD-SHELL command (Jinja), timings come from the globals."""
+
+    test: str
+
+
+@dataclass(frozen=True)
+class Container:
+    """One entry of Kolla's `<project>_services`, keyed like Kolla's (`keystone-fernet`)."""
+
+    key: str
+    container_name: str
+    image: str
+    group: str
+    command: str
+    files: tuple[ConfigFile, ...] = ()
+    volumes: tuple[str, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    directories: tuple[Mapping[str, str], ...] = ()
+    permissions: tuple[Mapping[str, Any], ...] = ()
+    healthcheck: Healthcheck | None = None
+    privileged: bool = False
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    cgroupns_mode: str = ""
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    enabled: Predicate = always
+
+
+@dataclass(frozen=True)
+class DatabaseJob:
+    """Create a database and its user (Kolla's mysql_db + mysql_user via kolla_toolbox)."""
+
+    name: str
+    database: str
+    user: str
+    password_key: str
+
+
+@dataclass(frozen=True)
+class BootstrapJob:
+    """A one-shot container (Kolla's `bootstrap_<svc>`): the service image with KOLLA_BOOTSTRAP, run once
+    on the first host of `group`, reading the same config files as `container_key`. It re-runs when its
+    image or those files change, never on every `up`."""
+
+    name: str
+    container_key: str
+    environment: Mapping[str, str] = field(default_factory=lambda: {"KOLLA_BOOTSTRAP": ""})
+    command: str = ""
+    secret_environment: Mapping[str, str] = field(default_factory=dict)
+    all_hosts: bool = False
+    skip_if: str = ""
+
+
+@dataclass(frozen=True)
+class ExecJob:
+    """A shell script run with `docker exec` in a running container on the first host of its group,
+    after the service's containers exist; secret values reach it on stdin (one per line, in `stdin`
+    order), never in argv or the container's environment."""
+
+    name: str
+    container_key: str
+    script: str
+    stdin: tuple[str, ...] = ()
+    user: str = ""
+
+
+Job = DatabaseJob | BootstrapJob | ExecJob
+
+
+@dataclass(frozen=True)
+class Service:
+    """A whole service: its containers, the files they read, its jobs, what it needs first."""
+
+    name: str
+    enable_flag: str
+    containers: tuple[Container, ...]
+    jobs: tuple[Job, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    passwords: tuple[str, ...] = ()
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    named_volumes: tuple[str, ...] = ()
+
+    def container(self, key: str) -> Container:
+        for c in self.containers:
+            if c.key == key:
+                return c
+        raise KeyError(f"service {self.name} has no container {key}")

@@ -1,0 +1,79 @@
+"""RabbitMQ: the message bus; one shared `openstack` user, clustered by node name."""
+
+from __future__ import annotations
+
+from components.catalogue.model import BootstrapJob, ConfigFile, Container, Healthcheck, Service
+from components.catalogue.volumes import default_volumes
+
+
+def _file(template: str, dest: str, perm: str = "0600", source: str = "") -> ConfigFile:
+    return ConfigFile(f"rabbitmq/{template}", dest, "rabbitmq", perm, source=source)
+
+
+SERVICE = Service(
+    name="rabbitmq",
+    enable_flag="enable_rabbitmq",
+    passwords=("rabbitmq_password", "rabbitmq_cluster_cookie"),
+    variables={
+        "project_name": "rabbitmq",
+        "rabbitmq_datadir_volume": "rabbitmq",
+        "role_rabbitmq_port": "{{ rabbitmq_port }}",
+        "role_rabbitmq_management_port": "{{ rabbitmq_management_port }}",
+        "role_rabbitmq_cluster_port": "{{ rabbitmq_cluster_port }}",
+        "role_rabbitmq_epmd_port": "{{ rabbitmq_epmd_port }}",
+        "role_rabbitmq_prometheus_port": "15692",
+        "role_rabbitmq_user": "{{ rabbitmq_user }}",
+        "role_rabbitmq_password": "{{ rabbitmq_password }}",
+        "role_rabbitmq_groups": "rabbitmq",
+        "rabbitmq_pid_file": "/var/lib/rabbitmq/mnesia/rabbitmq.pid",
+        "rabbitmq_server_additional_erl_args": "+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none",
+        "rabbitmq_cluster_partition_handling": "pause_minority",
+        "rabbitmq_extra_config": {},
+        "rabbitmq_enabled_plugins": lambda c: (
+            [{"name": "rabbitmq_management", "enabled": True}]
+            + ([{"name": "rabbitmq_prometheus", "enabled": True}] if c["enable_prometheus"] else [])
+        ),
+    },
+    named_volumes=("rabbitmq",),
+    containers=(
+        Container(
+            key="rabbitmq",
+            container_name="rabbitmq",
+            image="rabbitmq",
+            group="rabbitmq",
+            command="/usr/sbin/rabbitmq-server",
+            # Kolla also passes RABBITMQ_CLUSTER_COOKIE in the environment; here the cookie only
+            # travels as a 0400 file, so no secret sits in `docker inspect`.
+            environment={"RABBITMQ_LOG_DIR": "/var/log/kolla/rabbitmq"},
+            volumes=default_volumes("rabbitmq", "{{ rabbitmq_datadir_volume }}:/var/lib/rabbitmq/"),
+            files=(
+                _file("rabbitmq-env.conf.j2", "/etc/rabbitmq/rabbitmq-env.conf"),
+                _file("rabbitmq.conf.j2", "/etc/rabbitmq/rabbitmq.conf"),
+                _file("erl_inetrc.j2", "/etc/rabbitmq/erl_inetrc"),
+                _file("advanced.config.j2", "/etc/rabbitmq/advanced.config"),
+                _file("definitions.json.j2", "/etc/rabbitmq/definitions.json"),
+                _file("enabled_plugins.j2", "/etc/rabbitmq/enabled_plugins"),
+                _file(
+                    "erlang.cookie.j2",
+                    "/var/lib/rabbitmq/.erlang.cookie",
+                    "0400",
+                    source="rabbitmq-erlang.cookie",
+                ),
+            ),
+            permissions=(
+                {"path": "/var/lib/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
+                {"path": "/var/log/kolla/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
+            ),
+            healthcheck=Healthcheck("healthcheck_rabbitmq"),
+        ),
+    ),
+    jobs=(
+        BootstrapJob(
+            name="rabbitmq_bootstrap",
+            container_key="rabbitmq",
+            environment={"KOLLA_BOOTSTRAP": "", "RABBITMQ_LOG_DIR": "/var/log/kolla/rabbitmq"},
+            skip_if="test -d /var/lib/rabbitmq/mnesia",
+            all_hosts=True,
+        ),
+    ),
+)

@@ -1,0 +1,164 @@
+"""The whole stack config, read once and checked before any resource is declared.
+
+Keys (project namespace `kolla-pulumi`):
+- `globals`: Kolla's globals.yml names (components.config.globals) and any Kolla variable the
+  templates use (components.context.GROUP_VARS, the services' `variables`);
+- `inventory`: hosts and groups (components.config.inventory);
+- `passwords`: Kolla's passwords.yml names, as Pulumi secrets (components.config.passwords).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.catalogue import SERVICES, service_variables
+from components.config.errors import ConfigError, Problems, did_you_mean
+from components.config.globals import SETTINGS, Globals, resolve_globals
+from components.config.inventory import Inventory, resolve_inventory
+from components.config.passwords import Passwords, resolve_passwords
+from components.context import GROUP_VARS
+from components.render import CustomConfig
+
+TOP_LEVEL_KEYS = ("globals", "inventory", "passwords")
+
+# enable_* flags that turn a service on (others only modify one). Those no catalogue entry
+# implements are refused when a user turns them on, and reported as off when Kolla's default is on.
+_MODIFIER_FLAGS = {"enable_container_healthchecks", "enable_openstack_core", "enable_nova_ssh"}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    globals: Globals
+    inventory: Inventory
+    passwords: Passwords
+    custom: CustomConfig
+    notices: tuple[str, ...] = ()
+
+
+def implemented_flags() -> set[str]:
+    flags = {s.enable_flag for s in SERVICES if s.enable_flag}
+    return flags | {"enable_fluentd"}
+
+
+def _effective_flags(resolved: Globals, problems: Problems) -> tuple[dict[str, Any], list[str]]:
+    """Kolla's flags with unimplemented services switched off; user-set ones are errors instead."""
+    values = dict(resolved.values)
+    off_by_us: list[str] = []
+    implemented = implemented_flags()
+    for name in SETTINGS:
+        if not name.startswith("enable_") or name in implemented or name in _MODIFIER_FLAGS:
+            continue
+        if values.get(name):
+            if name in resolved.user_set:
+                problems.add(
+                    f"globals.{name}",
+                    True,
+                    "false: kolla-pulumi does not deploy this service yet "
+                    f"(it deploys {', '.join(sorted(implemented))})",
+                )
+            else:
+                off_by_us.append(name)
+            values[name] = False
+    notices = []
+    if off_by_us:
+        notices.append(
+            "Kolla turns on " + ", ".join(off_by_us) + " by default; kolla-pulumi does not deploy them yet, "
+            "so they are off (set them to false in globals to silence this)."
+        )
+    return values, notices
+
+
+def _check_vip(values: Mapping[str, Any], inventory: Inventory, problems: Problems) -> None:
+    if values.get("enable_haproxy"):
+        return
+    db_hosts = inventory.group("mariadb") or inventory.group("control")
+    addresses = {h.api_address for h in db_hosts}
+    vip = values["kolla_internal_vip_address"]
+    if vip not in addresses:
+        problems.add(
+            "globals.kolla_internal_vip_address",
+            vip,
+            f"the API address of a mariadb host ({', '.join(sorted(addresses))}): without haproxy nothing "
+            "listens on a separate VIP",
+        )
+
+
+def read_custom_config(root: str) -> CustomConfig:
+    """Every file under node_custom_config, if that directory exists on this machine."""
+    base = Path(os.path.expanduser(root))
+    files: dict[str, str] = {}
+    if base.is_dir():
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                files[str(path.relative_to(base))] = path.read_text()
+    return CustomConfig(files=files, root=str(base))
+
+
+def resolve_stack_config(raw: Mapping[str, Any], custom: CustomConfig | None = None) -> StackConfig:
+    """Check everything, collecting every problem, and raise one ConfigError listing them."""
+    problems = Problems()
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            problems.note(
+                f"{key}: unknown stack config key{did_you_mean(key, TOP_LEVEL_KEYS)}; "
+                f"expected {', '.join(TOP_LEVEL_KEYS)}"
+            )
+    variables = {**GROUP_VARS, **service_variables()}
+    sections: dict[str, Any] = {}
+    for name, resolve in (
+        ("globals", lambda: resolve_globals(raw.get("globals"), variables)),
+        ("inventory", lambda: resolve_inventory(raw.get("inventory"))),
+    ):
+        try:
+            sections[name] = resolve()
+        except ConfigError as exc:
+            problems.items.extend(exc.problems)
+    if "globals" in sections and "inventory" in sections:
+        values, notices = _effective_flags(sections["globals"], problems)
+        _check_vip(values, sections["inventory"], problems)
+        required = {
+            key
+            for service in SERVICES
+            if not service.enable_flag or values.get(service.enable_flag)
+            for key in service.passwords
+        }
+        try:
+            passwords = resolve_passwords(raw.get("passwords"), required)
+        except ConfigError as exc:
+            problems.items.extend(exc.problems)
+    problems.raise_if_any()
+    resolved_globals = Globals(values=values, user_set=sections["globals"].user_set)
+    if custom is None:
+        custom = read_custom_config(str(values["node_custom_config"]))
+    return StackConfig(
+        globals=resolved_globals,
+        inventory=sections["inventory"],
+        passwords=passwords,
+        custom=custom,
+        notices=tuple(notices),
+    )
+
+
+def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
+    """Read the stack's config (secrets decrypted by the engine) and check it."""
+    config = config or pulumi.Config()
+    prefix = f"{config.name}:"
+    known = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    keys = {k[len(prefix) :] for k in known if k.startswith(prefix)} | set(TOP_LEVEL_KEYS)
+    raw = {key: config.get_object(key) for key in sorted(keys) if config.get_object(key) is not None}
+    # The passwords must be secrets: a plain-text one would sit unencrypted in Pulumi.<stack>.yaml.
+    # (Setting any path under `passwords` with --secret makes the engine treat the object as secret.)
+    if "passwords" in raw and not pulumi.runtime.config.is_config_secret(config.full_key("passwords")):
+        raise ConfigError(
+            [
+                "passwords: stored in plain text; set them with "
+                "`pulumi config set --secret --path passwords.<name> <value>` (or generate them with genpwd)"
+            ]
+        )
+    return resolve_stack_config(raw)

@@ -1,0 +1,195 @@
+"""The deployment: hosts, then each enabled service in Kolla's order, then post-deploy outputs.
+
+`plan_deployment` is pure (config in, rendered plan out): tests and the offline planner use it
+directly. `Deployment` declares the Pulumi resources for a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components import scripts
+from components.catalogue import SERVICES
+from components.catalogue.model import BootstrapJob, DatabaseJob, ExecJob, Job, Service
+from components.config.stack import StackConfig
+from components.context import base_context, host_context, render_string, render_template
+from components.host import KollaHost, kolla_daemon_json
+from components.placement import hosts_for, job_host, service_enabled
+from components.render import (
+    RenderedContainer,
+    bootstrap_environment,
+    container_context,
+    render_container,
+)
+from components.service import JobSpec, KollaService, ServicePlan
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    services: tuple[ServicePlan, ...]
+    host_contexts: Mapping[str, Mapping[str, Any]]
+    base: Mapping[str, Any]
+    admin_openrc: str
+    clouds_yaml: str
+
+
+def _job_specs(
+    service: Service,
+    job: Job,
+    config: StackConfig,
+    contexts: Mapping[str, Mapping[str, Any]],
+    rendered: Mapping[tuple[str, str], RenderedContainer],
+) -> list[JobSpec]:
+    inventory = config.inventory
+    if isinstance(job, DatabaseJob):
+        host = job_host(service.containers[0].group, inventory)
+        ctx = contexts[host.name]
+        params = scripts.database_params(
+            host=ctx["database_address"],
+            port=ctx["database_port"],
+            login_user=ctx["database_user"],
+            login_password=ctx["database_password"],
+            database=render_string(job.database, ctx),
+            user=render_string(job.user, ctx),
+            password=ctx[job.password_key],
+            timeout=ctx["database_max_timeout"],
+        )
+        return [JobSpec(job.name, host.name, scripts.create_database(), params)]
+    container = service.container(job.container_key)
+    hosts = inventory.group(container.group)
+    if not hosts:
+        return []
+    if isinstance(job, BootstrapJob):
+        specs = []
+        for host in hosts if job.all_hosts else hosts[:1]:
+            ctx = container_context(contexts[host.name], container)
+            target = rendered[(host.name, container.key)]
+            env = {**bootstrap_environment(job, target, ctx), "KOLLA_CONFIG_HASH": target.config_hash}
+            secret_env = {k: render_string(v, ctx) for k, v in job.secret_environment.items()}
+            script = scripts.docker_run_once(
+                job.name,
+                target.image,
+                env,
+                list(target.volumes),
+                command=render_string(job.command, ctx),
+                skip_if=job.skip_if,
+                privileged=container.privileged,
+            )
+            specs.append(JobSpec(job.name, host.name, script, scripts.env_file(secret_env), reads=(container.key,)))
+        return specs
+    assert isinstance(job, ExecJob)
+    host = hosts[0]
+    ctx = container_context(contexts[host.name], container)
+    target = rendered[(host.name, container.key)]
+    # The inputs line makes the job run again when the container it runs in is recreated.
+    members = ",".join(h.name for h in hosts)
+    script = f"# inputs: {target.image} {target.config_hash} {members}\n" + scripts.docker_exec(
+        container.container_name, render_string(job.script, ctx), job.user
+    )
+    stdin = "".join(render_string(line, ctx) + "\n" for line in job.stdin)
+    return [JobSpec(job.name, host.name, script, stdin, after_containers=True, reads=(container.key,))]
+
+
+def plan_deployment(config: StackConfig) -> DeploymentPlan:
+    """Render every enabled service for every host it is placed on, and its jobs."""
+    variables = [s.variables for s in SERVICES]
+    base = base_context(config.globals.values, config.inventory, config.passwords, variables)
+    contexts = {name: host_context(base, host, variables) for name, host in config.inventory.hosts.items()}
+    secrets = config.passwords.all_strings()
+    plans = []
+    for service in SERVICES:
+        if not service_enabled(service, base):
+            continue
+        rendered: dict[tuple[str, str], RenderedContainer] = {}
+        for container in service.containers:
+            for host in hosts_for(service, container, config.inventory, base):
+                rendered[(host.name, container.key)] = render_container(
+                    service, container, contexts[host.name], config.custom, secrets
+                )
+        if not rendered:
+            continue
+        jobs = [spec for job in service.jobs for spec in _job_specs(service, job, config, contexts, rendered)]
+        plans.append(ServicePlan(service=service, containers=tuple(rendered.values()), jobs=tuple(jobs)))
+    return DeploymentPlan(
+        services=tuple(plans),
+        host_contexts=contexts,
+        base=base,
+        admin_openrc=render_template("post-deploy/admin-openrc.sh.j2", {**base, "kolla_admin_openrc_cacert": ""}),
+        clouds_yaml=render_template("post-deploy/clouds.yaml.j2", {**base, "kolla_admin_openrc_cacert": ""}),
+    )
+
+
+def container_flags(service: Service, base: Mapping[str, Any]) -> dict[str, dict[str, object]]:
+    """Per-container runtime settings shared by every host (Kolla's docker_common_options)."""
+    timing = {
+        "interval": f"{base['default_container_healthcheck_interval']}s",
+        "timeout": f"{base['default_container_healthcheck_timeout']}s",
+        "start_period": f"{base['default_container_healthcheck_start_period']}s",
+        "retries": int(base["default_container_healthcheck_retries"]),
+    }
+    return {
+        c.key: {
+            "restart": base["docker_restart_policy"],
+            "graceful_timeout": int(base["docker_graceful_timeout"]),
+            "privileged": c.privileged,
+            "pid_mode": c.pid_mode,
+            "ipc_mode": c.ipc_mode,
+            "cgroupns_mode": c.cgroupns_mode,
+            "cap_add": c.cap_add,
+            "security_opt": c.security_opt,
+            "healthcheck_timing": timing,
+        }
+        for c in service.containers
+    }
+
+
+def plan_summary(plan: DeploymentPlan) -> dict[str, Any]:
+    """Per host, each container with its image and config hash; the jobs in order (no secrets)."""
+    hosts: dict[str, list[dict[str, str]]] = {}
+    jobs: list[str] = []
+    for service_plan in plan.services:
+        for c in service_plan.containers:
+            hosts.setdefault(c.host, []).append(
+                {"container": c.container_name, "image": c.image, "config_hash": c.config_hash[:12]}
+            )
+        jobs += [f"{j.host}/{j.name}" for j in service_plan.jobs]
+    return {"hosts": hosts, "jobs": jobs}
+
+
+class Deployment(pulumi.ComponentResource):
+    """Every host and service of a stack."""
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("kolla:infra:Deployment", name, None, opts)
+        for notice in config.notices:
+            pulumi.log.warn(notice)
+        self.plan = plan_deployment(config)
+        base = self.plan.base
+        registry = str(base["docker_registry"]) or None
+        daemon_json = kolla_daemon_json(registry, bool(base["docker_registry_insecure"]), base["docker_custom_config"])
+        etc_hosts = [(h.api_address, h.hostname) for h in config.inventory.hosts.values()]
+        self.hosts = {
+            name: KollaHost(
+                host, daemon_json=daemon_json, etc_hosts=etc_hosts, opts=pulumi.ResourceOptions(parent=self)
+            )
+            for name, host in config.inventory.hosts.items()
+        }
+        self.services: dict[str, KollaService] = {}
+        for service_plan in self.plan.services:
+            service = service_plan.service
+            deps = [self.services[d] for d in service.depends_on if d in self.services]
+            self.services[service.name] = KollaService(
+                service_plan,
+                self.hosts,
+                container_flags(service, base),
+                depends_on=deps,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.admin_openrc = pulumi.Output.secret(self.plan.admin_openrc)
+        self.clouds_yaml = pulumi.Output.secret(self.plan.clouds_yaml)
+        self.summary = plan_summary(self.plan)
+        self.register_outputs({"summary": self.summary})

@@ -1,0 +1,143 @@
+"""The shell scripts the program runs on hosts (over SSH, POSIX sh, no Python needed there).
+
+Each is idempotent: run again, it changes nothing. Secrets never appear in a script: they arrive on
+stdin (the engine keeps stdin as a secret), so they are in no argv, process list or environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from collections.abc import Mapping
+
+KOLLA_ETC = "/etc/kolla"
+
+
+def write_config_dir(directory: str) -> str:
+    """Replace `directory` with the files on stdin (lines: name<TAB>perm<TAB>base64), atomically.
+
+    Kolla's layout: directory 0770, files 0660, read-only bind-mounted into the container."""
+    d = shlex.quote(directory)
+    return f"""set -eu
+umask 007
+staging={d}.staging.$$
+rm -rf "$staging"
+mkdir -p "$staging"
+while IFS="$(printf '\\t')" read -r name perm data; do
+  [ -n "$name" ] || continue
+  case "$name" in */*|..|.) echo "refusing file name: $name" >&2; exit 1;; esac
+  printf '%s' "$data" | base64 -d > "$staging/$name"
+  chmod "$perm" "$staging/$name"
+done
+chmod 0770 "$staging"
+mkdir -p {shlex.quote(KOLLA_ETC)}
+if [ -d {d} ] && diff -r "$staging" {d} >/dev/null 2>&1; then
+  rm -rf "$staging"; echo unchanged; exit 0
+fi
+rm -rf {d}.old; [ ! -e {d} ] || mv {d} {d}.old
+mv "$staging" {d}; rm -rf {d}.old
+echo changed
+"""
+
+
+def config_dir_stdin(files: Mapping[str, str], perm: str = "0660") -> str:
+    return "".join(
+        f"{name}\t{perm}\t{base64.b64encode(content.encode()).decode()}\n" for name, content in sorted(files.items())
+    )
+
+
+def remove_dir(directory: str) -> str:
+    return f"rm -rf {shlex.quote(directory)}"
+
+
+def docker_run_once(
+    name: str,
+    image: str,
+    environment: Mapping[str, str],
+    volumes: list[str],
+    command: str = "",
+    skip_if: str = "",
+    privileged: bool = False,
+    labels: tuple[str, ...] = ("BOOTSTRAP",),
+) -> str:
+    """Kolla's one-shot bootstrap container: run to completion, its exit code is the job's result.
+
+    Secret environment variables come on stdin as an env-file, written 0600 and removed at exit."""
+    args = ["docker", "run", "--name", name, "--rm", "--network", "host"]
+    args += [f"--label={label}=" for label in labels]
+    for key, value in sorted(environment.items()):
+        args += ["-e", f"{key}={value}"]
+    for volume in volumes:
+        args += ["-v", volume]
+    if privileged:
+        args.append("--privileged")
+    args += ["--env-file", '"$envfile"']
+    body = command
+    if skip_if:
+        body = f"if {skip_if}; then echo '{name}: already done, skipped'; exit 0; fi; " + (
+            command or "exec kolla_start"
+        )
+    quoted = " ".join(a if a == '"$envfile"' else shlex.quote(a) for a in args)
+    tail = f" {shlex.quote(image)}" + (f" bash -c {shlex.quote(body)}" if body else "")
+    return f"""set -eu
+umask 077
+envfile=$(mktemp)
+trap 'rm -f "$envfile"' EXIT
+cat > "$envfile"
+docker rm -f {shlex.quote(name)} >/dev/null 2>&1 || true
+{quoted}{tail}
+"""
+
+
+def env_file(secret_environment: Mapping[str, str]) -> str:
+    lines = ["# secrets for the one-shot container"]
+    lines += [f"{key}={value}" for key, value in sorted(secret_environment.items())]
+    return "\n".join(lines) + "\n"
+
+
+def docker_exec(container: str, script: str, user: str = "") -> str:
+    """Run a bash script inside a running container; stdin passes through to it."""
+    user_args = f"-u {shlex.quote(user)} " if user else ""
+    return f"docker exec -i {user_args}{shlex.quote(container)} bash -c {shlex.quote(script)}\n"
+
+
+# Runs inside kolla_toolbox: create a database and its user, idempotently, retrying while MariaDB
+# starts. Parameters (with the passwords) arrive as JSON on stdin.
+_DATABASE_PY = r"""
+import json, sys, time
+import pymysql
+p = json.load(sys.stdin)
+deadline = time.time() + int(p["timeout"])
+while True:
+    try:
+        conn = pymysql.connect(host=p["host"], port=int(p["port"]), user=p["login_user"],
+                               password=p["login_password"], connect_timeout=5)
+        break
+    except pymysql.err.OperationalError as exc:
+        if time.time() > deadline:
+            sys.exit("database not reachable at %s:%s: %s" % (p["host"], p["port"], exc))
+        time.sleep(2)
+with conn.cursor() as cur:
+    db = p["database"].replace("`", "``")
+    cur.execute("CREATE DATABASE IF NOT EXISTS `%s`" % db)
+    cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (p["user"], p["password"]))
+    cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (p["user"], p["password"]))
+    cur.execute("GRANT ALL PRIVILEGES ON `%s`.* TO %%s@'%%%%'" % db, (p["user"],))
+conn.commit()
+print("database %s and user %s ready" % (p["database"], p["user"]))
+"""
+
+
+def create_database() -> str:
+    # Kolla's kolla-toolbox image keeps its Python (with PyMySQL) in /opt/ansible; fall back to python3.
+    script = (
+        "for py in /opt/ansible/bin/python3 /var/lib/kolla/venv/bin/python3 python3; do "
+        'if command -v "$py" >/dev/null 2>&1; then exec "$py" -c "$0"; fi; done; '
+        'echo "no python3 in kolla_toolbox" >&2; exit 1'
+    )
+    return f"docker exec -i kolla_toolbox bash -c {shlex.quote(script)} {shlex.quote(_DATABASE_PY)}\n"
+
+
+def database_params(**params: object) -> str:
+    return json.dumps(params, sort_keys=True)

@@ -1,0 +1,183 @@
+"""`KollaService`: one OpenStack service, as a component whose children are its config delivery, its
+bootstrap jobs and its `docker.Container`s on each host.
+
+This is the one place that turns a rendered container into Pulumi resources (no other code lists
+container fields). Order inside a service: config files -> jobs that run before the containers ->
+containers -> jobs that need the containers running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from components import scripts
+from components.catalogue.model import Service
+from components.host import KollaHost
+from components.render import RenderedContainer
+
+# Healthcheck is stored but not applied by the provider version pulumi-docker 5.x pins (shared/README):
+# a change must still recreate the container, so the engine is told to replace on it.
+REPLACE_ON = ["healthcheck"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job resolved for one host: the script, its secret stdin, and what it must wait for."""
+
+    name: str
+    host: str
+    script: str
+    stdin: str
+    after_containers: bool = False
+    reads: tuple[str, ...] = ()  # container keys whose config (and image) the job uses
+    delete: str = ""
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    service: Service
+    containers: Sequence[RenderedContainer]
+    jobs: Sequence[JobSpec] = field(default_factory=tuple)
+
+
+def parse_volume(spec: str) -> tuple[str, str, list[str]]:
+    """Kolla's `src:dst[:opts]` volume string."""
+    parts = spec.split(":")
+    if len(parts) < 2:
+        raise ValueError(f"volume {spec!r}: expected 'source:destination[:options]'")
+    return parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else []
+
+
+def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object], host: KollaHost) -> dict:
+    """The docker.Container inputs for one rendered container (Kolla's kolla_container defaults)."""
+    volumes: list[docker.ContainerVolumeArgs] = []
+    mounts: list[docker.ContainerMountArgs] = []
+    for spec in rendered.volumes:
+        source, target, options = parse_volume(spec)
+        read_only = "ro" in options
+        propagation = next((o for o in options if o in ("shared", "rshared", "slave", "rslave", "private")), None)
+        if propagation:
+            mounts.append(
+                docker.ContainerMountArgs(
+                    type="bind",
+                    source=source,
+                    target=target,
+                    read_only=read_only,
+                    bind_options=docker.ContainerMountBindOptionsArgs(propagation=propagation),
+                )
+            )
+        elif "/" not in source:
+            volumes.append(
+                docker.ContainerVolumeArgs(
+                    volume_name=host.volume(source).name, container_path=target, read_only=read_only
+                )
+            )
+        else:
+            volumes.append(docker.ContainerVolumeArgs(host_path=source, container_path=target, read_only=read_only))
+    env = {**rendered.environment, "KOLLA_CONFIG_HASH": rendered.config_hash}
+    args: dict = {
+        "name": rendered.container_name,
+        "envs": [f"{k}={v}" for k, v in sorted(env.items())],
+        "network_mode": "host",
+        "restart": spec_flags["restart"],
+        "volumes": volumes,
+        "must_run": True,
+        "destroy_grace_seconds": spec_flags["graceful_timeout"],
+    }
+    if mounts:
+        args["mounts"] = mounts
+    for flag in ("privileged",):
+        if spec_flags.get(flag):
+            args[flag] = True
+    for mode in ("pid_mode", "ipc_mode", "cgroupns_mode"):
+        if spec_flags.get(mode):
+            args[mode] = spec_flags[mode]
+    if spec_flags.get("cap_add"):
+        args["capabilities"] = docker.ContainerCapabilitiesArgs(adds=list(spec_flags["cap_add"]))  # type: ignore[arg-type]
+    if spec_flags.get("security_opt"):
+        args["security_opts"] = list(spec_flags["security_opt"])  # type: ignore[arg-type]
+    if rendered.healthcheck:
+        timing = spec_flags["healthcheck_timing"]
+        args["healthcheck"] = docker.ContainerHealthcheckArgs(tests=list(rendered.healthcheck), **timing)  # type: ignore[arg-type]
+    return args
+
+
+class KollaService(pulumi.ComponentResource):
+    """A service's resources on every host it is placed on."""
+
+    containers: dict[tuple[str, str], docker.Container]
+    jobs: dict[tuple[str, str], command.remote.Command]
+
+    def __init__(
+        self,
+        plan: ServicePlan,
+        hosts: Mapping[str, KollaHost],
+        container_flags: Mapping[str, Mapping[str, object]],
+        depends_on: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kolla:openstack:Service", plan.service.name, None, opts)
+        self.containers = {}
+        self.jobs = {}
+        configs: dict[tuple[str, str], command.remote.Command] = {}
+        images: dict[tuple[str, str], docker.RemoteImage] = {}
+        for rendered in plan.containers:
+            host = hosts[rendered.host]
+            directory = f"{scripts.KOLLA_ETC}/{rendered.key}"
+            configs[(rendered.host, rendered.key)] = command.remote.Command(
+                f"{rendered.host}-{rendered.key}-config",
+                connection=host.connection,
+                create=scripts.write_config_dir(directory),
+                delete=scripts.remove_dir(directory),
+                stdin=pulumi.Output.secret(scripts.config_dir_stdin(rendered.files)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*host.ready, *depends_on]),
+            )
+            images[(rendered.host, rendered.key)] = host.image(rendered.image)
+
+        def job_resource(job: JobSpec, after: Sequence[pulumi.Resource]) -> command.remote.Command:
+            waits = [*after, *depends_on, *hosts[job.host].ready]
+            waits += [configs[(job.host, key)] for key in job.reads if (job.host, key) in configs]
+            waits += [images[(job.host, key)] for key in job.reads if (job.host, key) in images]
+            resource = command.remote.Command(
+                f"{job.host}-{job.name}",
+                connection=hosts[job.host].connection,
+                create=job.script,
+                delete=job.delete or None,
+                stdin=pulumi.Output.secret(job.stdin),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
+            )
+            self.jobs[(job.host, job.name)] = resource
+            return resource
+
+        before: list[pulumi.Resource] = []
+        for job in plan.jobs:
+            if not job.after_containers:
+                before.append(job_resource(job, before[-1:]))
+
+        for rendered in plan.containers:
+            host = hosts[rendered.host]
+            flags = container_flags[rendered.key]
+            image = images[(rendered.host, rendered.key)]
+            self.containers[(rendered.host, rendered.key)] = docker.Container(
+                f"{rendered.host}-{rendered.container_name}",
+                image=image.image_id,
+                **container_args(rendered, flags, host),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=host.provider,
+                    depends_on=[configs[(rendered.host, rendered.key)], *before, *depends_on],
+                    delete_before_replace=True,
+                    replace_on_changes=REPLACE_ON,
+                ),
+            )
+
+        after: list[pulumi.Resource] = list(self.containers.values())
+        for job in plan.jobs:
+            if job.after_containers:
+                after = [job_resource(job, after)]
+        self.register_outputs({})
