@@ -177,7 +177,7 @@ class KollaHost(pulumi.ComponentResource):
         previous: list[pulumi.Resource] = []
         for step, script in steps.items():
             resource = command.remote.Command(
-                f"{host.name}-{step}",
+                f"{host.name}-bootstrap-{step}",
                 connection=self.connection,
                 create=script,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=previous),

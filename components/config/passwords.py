@@ -256,7 +256,10 @@ def genpwd(existing: Mapping[str, Any] | None = None, keys: Iterable[str] = ALL_
         if key in SSH_KEYS:
             if isinstance(current, Mapping) and current.get("private_key") and current.get("public_key"):
                 continue
-        elif current not in (None, "") or key in BLANK_KEYS:
+        elif key in BLANK_KEYS:
+            out.setdefault(key, None)
+            continue
+        elif current not in (None, ""):
             continue
         out[key] = generate_value(key)
     return out

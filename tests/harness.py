@@ -1,0 +1,124 @@
+"""Run the real program (`__main__.py`) under Pulumi's mocks and record every resource it declares.
+
+The program reads its stack config through `pulumi.Config`, exactly as under the engine; the mocks
+stand in for the engine and the providers, so no CLI, plugin or host is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings, stack
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "kolla-pulumi"
+
+
+@dataclass
+class Declared:
+    """One resource as the program declared it: type, name, inputs, options, and which inputs were secret."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    secret_inputs: set[str] = field(default_factory=set)
+    depends_on: list[str] = field(default_factory=list)
+    parent: str = ""
+    provider: str = ""
+    delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    pending: dict[str, pulumi.Output] = field(default_factory=dict, repr=False)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: dict[str, Declared] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        declared = self.resources.setdefault(args.name, Declared(args.typ, args.name))
+        declared.inputs = dict(args.inputs)
+        outputs = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
+        if args.typ == "pulumi:providers:docker":
+            return f"{args.name}-id", outputs
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
+@dataclass
+class Run:
+    resources: dict[str, Declared]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def of_type(self, suffix: str) -> list[Declared]:
+        return [r for r in self.resources.values() if r.type.endswith(suffix)]
+
+    def containers(self) -> dict[str, Declared]:
+        return {r.name: r for r in self.of_type(":Container") if r.type.startswith("docker:")}
+
+
+def _resource_name(resource: pulumi.Resource) -> str:
+    return getattr(resource, "_name", "")
+
+
+def run_program(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ("passwords",)) -> Run:
+    """Run __main__.py under mocks with `config` (top-level keys of the project namespace)."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT}:{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in config.items()},
+        [f"{PROJECT}:{k}" for k in secret_keys if k in config],
+    )
+    outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        declared = mocks.resources.setdefault(args.name, Declared(args.type_, args.name))
+        opts = args.opts
+        declared.depends_on = [_resource_name(d) for d in (opts.depends_on or [])]  # type: ignore[union-attr]
+        declared.parent = _resource_name(opts.parent) if opts.parent else ""
+        declared.provider = _resource_name(opts.provider) if opts.provider else ""
+        declared.delete_before_replace = bool(opts.delete_before_replace)
+        declared.replace_on_changes = list(opts.replace_on_changes or [])
+        declared.retain_on_delete = bool(opts.retain_on_delete)
+        for key, value in (args.props or {}).items():
+            if isinstance(value, pulumi.Output):
+                declared.pending[key] = value
+        return None
+
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(record)
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    _sync_await(stack.run_pulumi_func(program))
+    for declared in mocks.resources.values():
+        for key, value in declared.pending.items():
+            if _sync_await(value.is_secret()):
+                declared.secret_inputs.add(key)
+    root = settings.get_root_resource()
+    for key, value in (getattr(root, "outputs", None) or {}).items():
+        outputs[key], secret = _sync_await(_resolve(value))
+        if secret:
+            secret_outputs.add(key)
+    return Run(resources=mocks.resources, outputs=outputs, secret_outputs=secret_outputs)
+
+
+async def _resolve(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, pulumi.Output):
+        return await value.future(), bool(await value.is_secret())
+    return value, False

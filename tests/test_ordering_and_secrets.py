@@ -1,0 +1,93 @@
+"""Ordering (jobs before containers, keystone after its dependencies) and secrets (never in plain text)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import make_config
+from tests.harness import Run, run_program
+
+
+@pytest.fixture(scope="module")
+def aio() -> Run:
+    config = make_config()
+    run = run_program(config)
+    run.config = config  # type: ignore[attr-defined]
+    return run
+
+
+def test_bootstrap_jobs_run_before_the_containers_that_need_them(aio):
+    r = aio.resources
+    assert "h1-bootstrap_mariadb" in r["h1-mariadb"].depends_on
+    assert "h1-rabbitmq_bootstrap" in r["h1-rabbitmq"].depends_on
+    for name in ("h1-keystone", "h1-keystone_fernet", "h1-keystone_ssh"):
+        for job in ("h1-keystone_database", "h1-bootstrap_keystone", "h1-bootstrap_keystone_fernet"):
+            assert job in r[name].depends_on, (name, job)
+
+
+def test_keystone_jobs_are_in_kollas_order(aio):
+    r = aio.resources
+    assert "h1-keystone_database" in r["h1-bootstrap_keystone"].depends_on
+    assert "h1-bootstrap_keystone" in r["h1-bootstrap_keystone_fernet"].depends_on
+    # keystone-manage bootstrap needs the running keystone container.
+    assert "h1-keystone" in r["h1-distribute_fernet_keys"].depends_on
+    assert "h1-distribute_fernet_keys" in r["h1-keystone_bootstrap"].depends_on
+
+
+def test_keystone_waits_for_the_database_cache_and_bus(aio):
+    deps = set(aio.resources["h1-keystone_database"].depends_on)
+    assert {"common", "mariadb", "memcached", "rabbitmq"} <= deps
+    assert aio.resources["h1-keystone-config"].depends_on[-4:] == ["common", "mariadb", "memcached", "rabbitmq"]
+
+
+def test_containers_wait_for_their_config_files_and_host_bootstrap(aio):
+    r = aio.resources
+    assert "h1-keystone-config" in r["h1-keystone"].depends_on
+    assert "h1-bootstrap-etc-hosts" in r["h1-keystone-config"].depends_on
+    assert "h1-bootstrap-daemon-json" in r["h1-keystone-config"].depends_on
+
+
+def test_config_delivery_and_jobs_carry_secrets_only_as_secrets(aio):
+    for resource in aio.of_type("command:remote:Command"):
+        if "stdin" in resource.inputs:
+            assert "stdin" in resource.secret_inputs, resource.name
+        assert "connection" in resource.secret_inputs, f"{resource.name}: the private key must be secret"
+
+
+def test_no_password_appears_in_any_plain_input(aio):
+    secrets = [s for s in _all_secret_strings(aio.config["passwords"]) if len(s) >= 8]
+    for resource in aio.resources.values():
+        for key, value in resource.inputs.items():
+            if key in resource.secret_inputs:
+                continue
+            text = json.dumps(value, default=str)
+            for secret in secrets:
+                assert secret not in text, f"{resource.name}.{key} carries a password in plain text"
+
+
+def test_post_deploy_outputs_are_secret(aio):
+    assert {"admin_openrc", "clouds_yaml"} <= aio.secret_outputs
+    assert "summary" not in aio.secret_outputs
+    openrc = aio.outputs["admin_openrc"]
+    assert "export OS_AUTH_URL='http://10.77.0.11:5000'" in openrc
+    assert f"export OS_PASSWORD='{aio.config['passwords']['keystone_admin_password']}'" in openrc
+    assert "kolla-admin:" in aio.outputs["clouds_yaml"]
+
+
+def test_summary_lists_containers_and_jobs_in_order(aio):
+    summary = aio.outputs["summary"]
+    assert [c["container"] for c in summary["hosts"]["h1"]][:3] == ["kolla_toolbox", "cron", "fluentd"]
+    jobs = summary["jobs"]
+    assert jobs.index("h1/bootstrap_mariadb") < jobs.index("h1/keystone_database") < jobs.index("h1/keystone_bootstrap")
+
+
+def _all_secret_strings(passwords: dict) -> list[str]:
+    out = []
+    for value in passwords.values():
+        if isinstance(value, dict):
+            out += [line for v in value.values() for line in str(v).splitlines() if len(line) > 20]
+        elif value:
+            out.append(str(value))
+    return out
