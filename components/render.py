@@ -47,6 +47,7 @@ class RenderedContainer:
     image: str
     files: Mapping[str, str]
     environment: Mapping[str, str]
+    secret_environment: Mapping[str, str]
     volumes: tuple[str, ...]
     healthcheck: tuple[str, ...] | None
     config_hash: str
@@ -151,6 +152,7 @@ def render_container(
         image=image_ref(container.image, ctx),
         files=files,
         environment=environment,
+        secret_environment={name: render_string(value, ctx) for name, value in container.secret_environment.items()},
         volumes=volumes,
         healthcheck=healthcheck,
         config_hash=config_hash(files),

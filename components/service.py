@@ -79,10 +79,11 @@ def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object]
             )
         else:
             volumes.append(docker.ContainerVolumeArgs(host_path=source, container_path=target, read_only=read_only))
-    env = {**rendered.environment, "KOLLA_CONFIG_HASH": rendered.config_hash}
+    env = {**rendered.environment, **rendered.secret_environment, "KOLLA_CONFIG_HASH": rendered.config_hash}
+    envs = [f"{k}={v}" for k, v in sorted(env.items())]
     args: dict = {
         "name": rendered.container_name,
-        "envs": [f"{k}={v}" for k, v in sorted(env.items())],
+        "envs": pulumi.Output.secret(envs) if rendered.secret_environment else envs,
         "network_mode": "host",
         "restart": spec_flags["restart"],
         "volumes": volumes,

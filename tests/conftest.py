@@ -15,6 +15,22 @@ FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTests"
 
 _PASSWORDS: dict[str, Any] | None = None
 
+# Kolla's all-in-one containers for the services deployed, by resource name (host-container_name).
+ALL_IN_ONE_CONTAINERS = frozenset(
+    f"h1-{name}"
+    for name in (
+        "kolla_toolbox",
+        "cron",
+        "fluentd",
+        "mariadb",
+        "memcached",
+        "rabbitmq",
+        "keystone",
+        "keystone_ssh",
+        "keystone_fernet",
+    )
+)
+
 
 def passwords() -> dict[str, Any]:
     """One generated set per session (RSA key generation is slow), copied per use."""

@@ -11,21 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import host, make_config
+from tests.conftest import ALL_IN_ONE_CONTAINERS, host, make_config
 from tests.harness import run_program
 
 Config = dict[str, Any]
-ALL_AIO = {
-    "h1-kolla_toolbox",
-    "h1-cron",
-    "h1-fluentd",
-    "h1-mariadb",
-    "h1-memcached",
-    "h1-rabbitmq",
-    "h1-keystone",
-    "h1-keystone_ssh",
-    "h1-keystone_fernet",
-}
 
 
 def blast(a: Config, b: Config) -> tuple[set[str], set[str], set[str]]:
@@ -93,9 +82,9 @@ CASES: list[tuple[str, Callable, set[str], set[str], set[str]]] = [
         set(),
         set(),
     ),
-    ("image tag", with_globals(openstack_tag_suffix="-1"), ALL_AIO, set(), set()),
-    ("registry", with_globals(docker_registry="registry.example.com"), ALL_AIO, set(), set()),
-    ("config strategy", with_globals(config_strategy="COPY_ONCE"), ALL_AIO, set(), set()),
+    ("image tag", with_globals(openstack_tag_suffix="-1"), ALL_IN_ONE_CONTAINERS, set(), set()),
+    ("registry", with_globals(docker_registry="registry.example.com"), ALL_IN_ONE_CONTAINERS, set(), set()),
+    ("config strategy", with_globals(config_strategy="COPY_ONCE"), ALL_IN_ONE_CONTAINERS, set(), set()),
     ("fluentd off", with_globals(enable_fluentd=False), {"h1-cron"}, set(), {"h1-fluentd"}),
 ]
 

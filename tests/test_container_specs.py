@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import make_config
+from tests.conftest import ALL_IN_ONE_CONTAINERS, make_config
 from tests.harness import Run, run_program
 
 
@@ -26,27 +26,17 @@ def _volumes(container) -> set[str]:
 
 
 def _env(container) -> dict[str, str]:
-    return dict(e.split("=", 1) for e in container.inputs["envs"])
-
-
-EXPECTED_CONTAINERS = {
-    "h1-kolla_toolbox",
-    "h1-cron",
-    "h1-fluentd",
-    "h1-mariadb",
-    "h1-memcached",
-    "h1-rabbitmq",
-    "h1-keystone",
-    "h1-keystone_ssh",
-    "h1-keystone_fernet",
-}
+    envs = container.inputs["envs"]
+    if isinstance(envs, dict):  # a secret reaches the mocks wrapped with its signature
+        envs = envs["value"]
+    return dict(e.split("=", 1) for e in envs)
 
 
 def test_all_in_one_has_kollas_containers(aio):
-    assert set(aio.containers()) == EXPECTED_CONTAINERS
+    assert set(aio.containers()) == ALL_IN_ONE_CONTAINERS
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_CONTAINERS))
+@pytest.mark.parametrize("name", sorted(ALL_IN_ONE_CONTAINERS))
 def test_every_container_runs_like_kolla_container_does(aio, name):
     c = aio.containers()[name]
     env = _env(c)

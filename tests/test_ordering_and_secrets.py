@@ -56,6 +56,11 @@ def test_config_delivery_and_jobs_carry_secrets_only_as_secrets(aio):
         assert "connection" in resource.secret_inputs, f"{resource.name}: the private key must be secret"
 
 
+def test_only_rabbitmq_has_a_secret_environment(aio):
+    secret_envs = {c.name for c in aio.containers().values() if "envs" in c.secret_inputs}
+    assert secret_envs == {"h1-rabbitmq"}
+
+
 def test_no_password_appears_in_any_plain_input(aio):
     secrets = [s for s in _all_secret_strings(aio.config["passwords"]) if len(s) >= 8]
     for resource in aio.resources.values():

@@ -71,10 +71,14 @@ def test_galera_cluster_address_lists_every_mariadb_host():
     assert "wsrep_node_name=h1\n" in cnf
 
 
-def test_rabbitmq_cookie_is_a_file_not_an_environment_variable():
+def test_rabbitmq_cookie_is_a_file_and_a_secret_environment_variable():
     config = make_config()
     files = _files(config, key="rabbitmq")
     assert files["rabbitmq-erlang.cookie"].strip() == config["passwords"]["rabbitmq_cluster_cookie"]
+    plan = plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
+    rabbit = next(c for s in plan.services for c in s.containers if c.key == "rabbitmq")
+    assert rabbit.secret_environment == {"RABBITMQ_CLUSTER_COOKIE": config["passwords"]["rabbitmq_cluster_cookie"]}
+    assert "RABBITMQ_CLUSTER_COOKIE" not in rabbit.environment
     assert "cluster_formation.classic_config.nodes.0 = rabbit@h1\n" in files["rabbitmq.conf"]
     assert '"name": "openstack"' in files["definitions.json"]
 

@@ -60,6 +60,8 @@ class Container:
     files: tuple[ConfigFile, ...] = ()
     volumes: tuple[str, ...] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Only where an image's start script demands a secret in its environment (Kolla's rabbitmq).
+    secret_environment: Mapping[str, str] = field(default_factory=dict)
     directories: tuple[Mapping[str, str], ...] = ()
     permissions: tuple[Mapping[str, Any], ...] = ()
     healthcheck: Healthcheck | None = None

@@ -42,9 +42,11 @@ SERVICE = Service(
             image="rabbitmq",
             group="rabbitmq",
             command="/usr/sbin/rabbitmq-server",
-            # Kolla also passes RABBITMQ_CLUSTER_COOKIE in the environment; here the cookie only
-            # travels as a 0400 file, so no secret sits in `docker inspect`.
             environment={"RABBITMQ_LOG_DIR": "/var/log/kolla/rabbitmq"},
+            # Kolla's rabbitmq extend_start.sh rewrites .erlang.cookie from this variable and fails
+            # without it, so the image contract forces a secret into this one container's
+            # environment; the engine keeps `envs` secret for it.
+            secret_environment={"RABBITMQ_CLUSTER_COOKIE": "{{ rabbitmq_cluster_cookie }}"},
             volumes=default_volumes("rabbitmq", "{{ rabbitmq_datadir_volume }}:/var/lib/rabbitmq/"),
             files=(
                 _file("rabbitmq-env.conf.j2", "/etc/rabbitmq/rabbitmq-env.conf"),
@@ -72,6 +74,7 @@ SERVICE = Service(
             name="rabbitmq_bootstrap",
             container_key="rabbitmq",
             environment={"KOLLA_BOOTSTRAP": "", "RABBITMQ_LOG_DIR": "/var/log/kolla/rabbitmq"},
+            secret_environment={"RABBITMQ_CLUSTER_COOKIE": "{{ rabbitmq_cluster_cookie }}"},
             skip_if="test -d /var/lib/rabbitmq/mnesia",
             all_hosts=True,
         ),

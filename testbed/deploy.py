@@ -1,0 +1,138 @@
+"""Deploy a stack of this project onto the test bed through the Automation API, timing each step.
+
+    python -m testbed.deploy [--stack dev] [--hosts 2] [--preview-only] [--destroy]
+
+Steps: build or reuse the engine, start the hosts and the registry, build or reuse the images, then
+run the program (`__main__.py`, inline, exactly as `pulumi up` would) with the stack's config from
+`Pulumi.<stack>.yaml`, passwords generated once as secrets (kolla-genpwd's job). State lives under
+~/.cache/kolla-pulumi/state/<stack> (a file backend), never in the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from testbed import engine, env
+from testbed.versions import ROOT
+
+PROJECT = "kolla-pulumi"
+STATE = Path.home() / ".cache" / "kolla-pulumi" / "state"
+
+
+def _timed(label: str, step: Callable[[], Any]) -> Any:
+    started = time.monotonic()
+    print(f"==> {label}", flush=True)
+    result = step()
+    print(f"    {label}: {time.monotonic() - started:.1f} s", flush=True)
+    return result
+
+
+def program() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def stack_for(name: str, state_dir: Path) -> auto.Stack:
+    """The stack, with Pulumi.<name>.yaml's config and a complete set of secret passwords."""
+    work = state_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(work),
+        pulumi_home=str(state_dir / "home"),
+        env_vars=env.pulumi_env(state_dir),
+        project_settings=auto.ProjectSettings(
+            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=f"file://{state_dir / 'backend'}")
+        ),
+        pulumi_command=env.pulumi_command(state_dir),
+    )
+    stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=options)
+    document = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text()) or {}
+    _set_objects(stack, document.get("config") or {})
+    _fill_passwords(stack)
+    return stack
+
+
+def _set_objects(stack: auto.Stack, config: dict[str, Any]) -> None:
+    """Structured values go in as paths so they stay objects, as `pulumi config set --path` writes them."""
+    for key, value in config.items():
+        if key.startswith("pulumi:"):
+            continue
+        for path, leaf in _leaves(key, value):
+            stack.set_config(path, auto.ConfigValue(value=_scalar(leaf)), path=True)
+
+
+def _leaves(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{prefix}.{k}", v)]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(f"{prefix}[{i}]", v)]
+    return [(prefix, value)]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _fill_passwords(stack: auto.Stack) -> None:
+    """kolla-genpwd: generate only the missing secrets, each stored as a Pulumi secret."""
+    from components.catalogue import SERVICES
+    from components.config.passwords import genpwd
+
+    current = stack.get_all_config()
+    existing: dict[str, Any] = {}
+    prefix = f"{PROJECT}:passwords"
+    if prefix in current:
+        existing = yaml.safe_load(current[prefix].value) or {}
+    needed = sorted({key for service in SERVICES for key in service.passwords})
+    filled = genpwd(existing, keys=needed)
+    for key in needed:
+        if key in existing:
+            continue
+        value = filled[key]
+        if isinstance(value, dict):
+            for part, text in value.items():
+                stack.set_config(f"passwords.{key}.{part}", auto.ConfigValue(value=text, secret=True), path=True)
+        else:
+            stack.set_config(f"passwords.{key}", auto.ConfigValue(value=value, secret=True), path=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--hosts", type=int, default=2)
+    parser.add_argument("--preview-only", action="store_true")
+    parser.add_argument("--destroy", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    _timed("engine", lambda: engine.ensure_engine(log=lambda m: print(f"    {m}")))
+    from testbed import hosts, images
+
+    _timed("hosts", lambda: hosts.up(args.hosts))
+    _timed("images", images.build)
+    state_dir = STATE / args.stack
+    stack = _timed("stack config", lambda: stack_for(args.stack, state_dir))
+    if args.destroy:
+        _timed("destroy", lambda: stack.destroy(on_output=print))
+    elif args.preview_only:
+        result = _timed("preview", lambda: stack.preview(on_output=print))
+        print(result.change_summary)
+    else:
+        result = _timed("up", lambda: stack.up(on_output=print))
+        print({k: v for k, v in (result.summary.resource_changes or {}).items()})
+        print(result.outputs["summary"].value)
+    print(f"total {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
