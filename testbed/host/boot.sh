@@ -1,0 +1,37 @@
+#!/bin/sh
+# First process of a test-bed host, started as
+#   nsenter --net=/run/netns/NS unshare --mount --uts -- sh boot.sh
+# (not `ip netns exec`, which remounts /sys and hides the cgroup mounts dockerd needs).
+# Gives the host its own /run, /tmp, /etc, /root and /var/lib/docker, then runs sshd and dockerd
+# and waits; killing this process's children and then it ends the host.
+# Environment: TB_NAME, TB_DATA (per-host data dir), TB_BIN (holds the runc wrapper named runc).
+set -eu
+
+hostname "$TB_NAME"
+# unshare made every mount private already; say so anyway, before mounting anything.
+mount --make-rprivate /
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/sshd /run/lock
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+# Per-host /etc: an overlay on the machine's own, writes go to the host's upper dir.
+mount -t overlay overlay \
+    -o "lowerdir=/etc,upperdir=$TB_DATA/etc/upper,workdir=$TB_DATA/etc/work" /etc
+# A /root of its own, like a fresh install: the machine's dotfiles (and its caches, which hold the
+# test bed's client key) stay out of the hosts.
+mount --bind "$TB_DATA/root" /root
+mount --bind "$TB_DATA/docker" /var/lib/docker
+# Kolla mounts /run:/run:shared; propagation stays inside this host's mount namespace.
+mount --make-rshared /
+
+if [ ! -e "$TB_DATA/booted" ]; then
+    # Every engine would otherwise share the machine's engine ID.
+    rm -f /etc/docker/key.json
+    : > "$TB_DATA/booted"
+fi
+
+/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config >>"$TB_DATA/log/sshd.log" 2>&1 &
+echo $! > "$TB_DATA/sshd.pid"
+# The runc wrapper comes first on PATH: it is what dockerd's default runtime "runc" resolves to.
+PATH="$TB_BIN:$PATH" dockerd >>"$TB_DATA/log/dockerd.log" 2>&1 &
+echo $! > "$TB_DATA/dockerd.pid"
+wait
