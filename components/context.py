@@ -80,15 +80,18 @@ GROUP_VARS: dict[str, Any] = {
 def put_address_in_context(address: str, context: str = "url") -> str:
     """Kolla's filter: IPv6 addresses in brackets for URLs and memcache lists."""
     try:
-        is_v6 = ipaddress.ip_address(str(address)).version == 6
+        parsed = ipaddress.ip_address(str(address))
     except ValueError:
         return str(address)
-    if not is_v6:
+    if context == "rabbitmq":
+        # An Erlang address tuple's elements (advanced.config wraps them in braces).
+        if parsed.version == 4:
+            return str(address).replace(".", ",")
+        return ",".join(f"16#{part}" for part in parsed.exploded.split(":"))
+    if parsed.version == 4:
         return str(address)
     if context == "memcache":
         return f"inet6:[{address}]"
-    if context == "rabbitmq":
-        return "{" + str(address).replace(":", ",") + "}"
     return f"[{address}]"
 
 

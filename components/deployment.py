@@ -49,16 +49,17 @@ def _job_specs(
         host = job_host(service.containers[0].group, inventory)
         ctx = contexts[host.name]
         params = scripts.database_params(
-            host=ctx["database_address"],
+            host=render_string(job.login_host, ctx),
             port=ctx["database_port"],
             login_user=ctx["database_user"],
             login_password=ctx["database_password"],
             database=render_string(job.database, ctx),
             user=render_string(job.user, ctx),
-            password=ctx[job.password_key],
+            password=ctx[job.password_key] if job.password_key else "",
+            privileges=job.privileges,
             timeout=ctx["database_max_timeout"],
         )
-        return [JobSpec(job.name, host.name, scripts.create_database(), params)]
+        return [JobSpec(job.name, host.name, scripts.create_database(), params, after_containers=job.after_containers)]
     container = service.container(job.container_key)
     hosts = inventory.group(container.group)
     if not hosts:

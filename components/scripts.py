@@ -119,13 +119,16 @@ while True:
             sys.exit("database not reachable at %s:%s: %s" % (p["host"], p["port"], exc))
         time.sleep(2)
 with conn.cursor() as cur:
-    db = p["database"].replace("`", "``")
-    cur.execute("CREATE DATABASE IF NOT EXISTS `%s`" % db)
     cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (p["user"], p["password"]))
     cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (p["user"], p["password"]))
-    cur.execute("GRANT ALL PRIVILEGES ON `%s`.* TO %%s@'%%%%'" % db, (p["user"],))
+    if p["database"]:
+        db = p["database"].replace("`", "``")
+        cur.execute("CREATE DATABASE IF NOT EXISTS `%s`" % db)
+        cur.execute("GRANT ALL PRIVILEGES ON `%s`.* TO %%s@'%%%%'" % db, (p["user"],))
+    if p["privileges"]:
+        cur.execute("GRANT %s ON *.* TO %%s@'%%%%'" % p["privileges"], (p["user"],))
 conn.commit()
-print("database %s and user %s ready" % (p["database"], p["user"]))
+print("user %s ready%s" % (p["user"], " with database " + p["database"] if p["database"] else ""))
 """
 
 

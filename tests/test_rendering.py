@@ -9,6 +9,7 @@ import pytest
 from components.catalogue.keystone import fernet_cron_jobs
 from components.config.passwords import SSH_KEYS, generate_value, genpwd
 from components.config.stack import resolve_stack_config
+from components.context import put_address_in_context
 from components.deployment import plan_deployment
 from components.ini_merge import IniError, merge
 from components.render import NO_OVERRIDES, CustomConfig
@@ -81,6 +82,22 @@ def test_rabbitmq_cookie_is_a_file_and_a_secret_environment_variable():
     assert "RABBITMQ_CLUSTER_COOKIE" not in rabbit.environment
     assert "cluster_formation.classic_config.nodes.0 = rabbit@h1\n" in files["rabbitmq.conf"]
     assert '"name": "openstack"' in files["definitions.json"]
+    # Erlang wants an address tuple; a dotted address makes rabbitmq-server refuse to start.
+    assert "{inet_dist_use_interface, {10,77,0,11}}," in files["advanced.config"]
+
+
+@pytest.mark.parametrize(
+    "address, context, expected",
+    [
+        ("10.0.0.1", "url", "10.0.0.1"),
+        ("fd00::1", "url", "[fd00::1]"),
+        ("fd00::1", "memcache", "inet6:[fd00::1]"),
+        ("10.0.0.1", "rabbitmq", "10,0,0,1"),
+        ("fd00::1", "rabbitmq", "16#fd00,16#0000,16#0000,16#0000,16#0000,16#0000,16#0000,16#0001"),
+    ],
+)
+def test_put_address_in_context(address, context, expected):
+    assert put_address_in_context(address, context) == expected
 
 
 def test_overrides_merge_in_kollas_order(tmp_path):

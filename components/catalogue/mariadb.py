@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from components.catalogue.model import BootstrapJob, ConfigFile, Container, Healthcheck, Service
+from components.catalogue.model import BootstrapJob, ConfigFile, Container, DatabaseJob, Healthcheck, Service
 from components.catalogue.volumes import default_volumes
 
 SERVICE = Service(
     name="mariadb",
     enable_flag="enable_mariadb",
+    depends_on=("common",),
     passwords=("database_password",),
     variables={
         "mariadb_monitor_user": "{{ 'monitor' if enable_proxysql | bool else 'haproxy' }}",
@@ -56,6 +57,15 @@ SERVICE = Service(
             environment={"KOLLA_BOOTSTRAP": "", "DB_MAX_TIMEOUT": "{{ database_max_timeout }}"},
             secret_environment={"DB_ROOT_PASSWORD": "{{ database_password }}"},
             skip_if="test -d /var/lib/mysql/mysql",
+        ),
+        # Kolla's register.yml: the user the healthcheck (clustercheck) and haproxy log in as.
+        DatabaseJob(
+            name="mariadb_monitor_user",
+            database="",
+            user="{{ mariadb_monitor_user }}",
+            privileges="USAGE, REPLICATION CLIENT",
+            login_host="{{ api_interface_address }}",
+            after_containers=True,
         ),
     ),
 )

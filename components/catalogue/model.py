@@ -76,12 +76,18 @@ class Container:
 
 @dataclass(frozen=True)
 class DatabaseJob:
-    """Create a database and its user (Kolla's mysql_db + mysql_user via kolla_toolbox)."""
+    """Create a database and its user (Kolla's mysql_db + mysql_user via kolla_toolbox), run in
+    kolla_toolbox on the first host of the service's first container group. Without `database`, only
+    the user with `privileges` on *.* (e.g. MariaDB's monitor user); without `password_key`, no
+    password (as Kolla's monitor user without proxysql)."""
 
     name: str
     database: str
     user: str
-    password_key: str
+    password_key: str = ""
+    privileges: str = ""
+    login_host: str = "{{ database_address }}"
+    after_containers: bool = False
 
 
 @dataclass(frozen=True)
