@@ -42,6 +42,13 @@ def program() -> None:
 
 def stack_for(name: str, state_dir: Path) -> auto.Stack:
     """The stack, with Pulumi.<name>.yaml's config and a complete set of secret passwords."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text()) or {}
+    return stack_with_config(name, state_dir, document.get("config") or {})
+
+
+def stack_with_config(name: str, state_dir: Path, config: dict[str, Any]) -> auto.Stack:
+    """A stack of this project in `state_dir` (file backend), with `config` (`kolla-pulumi:<key>`
+    keys as in Pulumi.<stack>.yaml) and a complete set of secret passwords."""
     work = state_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     options = auto.LocalWorkspaceOptions(
@@ -54,33 +61,23 @@ def stack_for(name: str, state_dir: Path) -> auto.Stack:
         pulumi_command=env.pulumi_command(state_dir),
     )
     stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=options)
-    document = yaml.safe_load((ROOT / f"Pulumi.{name}.yaml").read_text()) or {}
-    _set_objects(stack, document.get("config") or {})
+    _set_objects(stack, config)
     _fill_passwords(stack)
     return stack
 
 
 def _set_objects(stack: auto.Stack, config: dict[str, Any]) -> None:
-    """Structured values go in as paths so they stay objects, as `pulumi config set --path` writes them."""
-    for key, value in config.items():
-        if key.startswith("pulumi:"):
-            continue
-        for path, leaf in _leaves(key, value):
-            stack.set_config(path, auto.ConfigValue(value=_scalar(leaf)), path=True)
-
-
-def _leaves(prefix: str, value: Any) -> list[tuple[str, Any]]:
-    if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in _leaves(f"{prefix}.{k}", v)]
-    if isinstance(value, list):
-        return [leaf for i, v in enumerate(value) for leaf in _leaves(f"{prefix}[{i}]", v)]
-    return [(prefix, value)]
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """Write `config` into the stack's settings file as objects (as `pulumi config set --path` leaves
+    them), replacing what was there but the encrypted passwords and the encryption salt. The file is
+    edited directly: the SDK's StackSettings drops object values."""
+    path = Path(stack.workspace.work_dir) / f"Pulumi.{stack.name}.yaml"
+    document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    current = document.get("config") or {}
+    desired: dict[str, Any] = {k: v for k, v in config.items() if not k.startswith("pulumi:")}
+    if f"{PROJECT}:passwords" in current and f"{PROJECT}:passwords" not in desired:
+        desired[f"{PROJECT}:passwords"] = current[f"{PROJECT}:passwords"]
+    document["config"] = desired
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def _fill_passwords(stack: auto.Stack) -> None:
