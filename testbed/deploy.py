@@ -4,7 +4,7 @@
 
 Steps: build or reuse the engine, start the hosts and the registry, build or reuse the images, then
 run the program (`__main__.py`, inline, exactly as `pulumi up` would) with the stack's config from
-`Pulumi.<stack>.yaml`, passwords generated once as secrets (kolla-genpwd's job). State lives under
+`Pulumi.<stack>.yaml`, passwords generated once as secrets (components.genpwd). State lives under
 ~/.cache/kolla-pulumi/state/<stack> (a file backend), never in the checkout.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from components.genpwd import fill_missing_passwords, needed_keys
 from testbed import engine, env
 from testbed.versions import ROOT
 
@@ -62,7 +63,7 @@ def stack_with_config(name: str, state_dir: Path, config: dict[str, Any]) -> aut
     )
     stack = auto.create_or_select_stack(name, project_name=PROJECT, program=program, opts=options)
     _set_objects(stack, config)
-    _fill_passwords(stack)
+    fill_missing_passwords(stack, needed_keys())
     return stack
 
 
@@ -78,29 +79,6 @@ def _set_objects(stack: auto.Stack, config: dict[str, Any]) -> None:
         desired[f"{PROJECT}:passwords"] = current[f"{PROJECT}:passwords"]
     document["config"] = desired
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-
-
-def _fill_passwords(stack: auto.Stack) -> None:
-    """kolla-genpwd: generate only the missing secrets, each stored as a Pulumi secret."""
-    from components.catalogue import SERVICES
-    from components.config.passwords import genpwd
-
-    current = stack.get_all_config()
-    existing: dict[str, Any] = {}
-    prefix = f"{PROJECT}:passwords"
-    if prefix in current:
-        existing = yaml.safe_load(current[prefix].value) or {}
-    needed = sorted({key for service in SERVICES for key in service.passwords})
-    filled = genpwd(existing, keys=needed)
-    for key in needed:
-        if key in existing:
-            continue
-        value = filled[key]
-        if isinstance(value, dict):
-            for part, text in value.items():
-                stack.set_config(f"passwords.{key}.{part}", auto.ConfigValue(value=text, secret=True), path=True)
-        else:
-            stack.set_config(f"passwords.{key}", auto.ConfigValue(value=value, secret=True), path=True)
 
 
 def main(argv: list[str] | None = None) -> int:

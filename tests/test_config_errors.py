@@ -67,7 +67,7 @@ CASES = [
     (
         "missing password",
         _set("passwords.keystone_database_password", ""),
-        ["missing keystone_database_password", "genpwd"],
+        ["missing keystone_database_password", "python -m components.genpwd --stack"],
     ),
     (
         "unknown password",

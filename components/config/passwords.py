@@ -289,7 +289,7 @@ def resolve_passwords(raw: Any, required: Iterable[str]) -> Passwords:
     if missing:
         problems.note(
             f"passwords: missing {', '.join(missing)}; generate every missing secret with "
-            "`kolla-pulumi genpwd --stack <stack>` (or set one with "
+            "`python -m components.genpwd --stack <stack>` (or set one with "
             "`pulumi config set --secret --path passwords.<name> <value>`)"
         )
     problems.raise_if_any()

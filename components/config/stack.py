@@ -158,7 +158,8 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
         raise ConfigError(
             [
                 "passwords: stored in plain text; set them with "
-                "`pulumi config set --secret --path passwords.<name> <value>` (or generate them with genpwd)"
+                "`pulumi config set --secret --path passwords.<name> <value>` "
+                "(or generate them with `python -m components.genpwd --stack <stack>`)"
             ]
         )
     return resolve_stack_config(raw)

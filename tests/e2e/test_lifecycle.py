@@ -151,6 +151,21 @@ def test_up_deploys_both_hosts_and_bootstraps_them(bed):
     bed["ids"] = ids(bed)
 
 
+def test_genpwd_fills_only_what_is_missing(bed):
+    from components.genpwd import fill_missing_passwords, needed_keys
+
+    stack = bed["stack"]()
+    before = stack.get_config("passwords").value
+    assert fill_missing_passwords(stack, needed_keys()) == []
+    assert stack.get_config("passwords").value == before
+    assert stack.get_config("passwords").secret
+    # A new key (every key of passwords.yml) is generated; the existing ones stay.
+    generated = fill_missing_passwords(stack, needed_keys(every_key=True))
+    assert "nova_database_password" in generated and "database_password" not in generated
+    after = json.loads(stack.get_config("passwords").value)
+    assert {k: v for k, v in after.items() if k in json.loads(before)} == json.loads(before)
+
+
 def test_second_preview_changes_nothing(bed):
     counts, steps = planned(bed["stack"]())
     assert steps == set(), steps
