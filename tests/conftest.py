@@ -15,10 +15,9 @@ FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTests"
 
 _PASSWORDS: dict[str, Any] | None = None
 
-# Kolla's all-in-one containers for the services deployed, by resource name (host-container_name).
-ALL_IN_ONE_CONTAINERS = frozenset(
-    f"h1-{name}"
-    for name in (
+# Kolla's all-in-one containers for the services deployed (container_name), and as resource names.
+ALL_IN_ONE_CONTAINER_NAMES = frozenset(
+    (
         "kolla_toolbox",
         "cron",
         "fluentd",
@@ -30,6 +29,7 @@ ALL_IN_ONE_CONTAINERS = frozenset(
         "keystone_fernet",
     )
 )
+ALL_IN_ONE_CONTAINERS = frozenset(f"h1-{name}" for name in ALL_IN_ONE_CONTAINER_NAMES)
 
 
 def passwords() -> dict[str, Any]:

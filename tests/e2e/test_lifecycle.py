@@ -25,22 +25,13 @@ from pulumi import automation as auto
 from testbed import env
 from testbed.engine import engine_path
 from testbed.versions import ROOT
+from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES
 
 pytestmark = pytest.mark.e2e
 
 STACK = "e2e"
 PROJECT = "kolla-pulumi"
-CONTROL = {
-    "kolla_toolbox",
-    "cron",
-    "fluentd",
-    "mariadb",
-    "memcached",
-    "rabbitmq",
-    "keystone",
-    "keystone_ssh",
-    "keystone_fernet",
-}
+CONTROL = ALL_IN_ONE_CONTAINER_NAMES
 # The operations a plan is compared on (a replace's create/delete halves are reported differently by
 # the event stream and by `preview --json`).
 PLAN_OPS = {"create", "update", "replace", "delete"}
