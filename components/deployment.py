@@ -59,7 +59,8 @@ def _job_specs(
             privileges=job.privileges,
             timeout=ctx["database_max_timeout"],
         )
-        return [JobSpec(job.name, host.name, scripts.create_database(), params, after_containers=job.after_containers)]
+        spec = JobSpec(job.name, host.name, scripts.create_database(), params, job.after_containers, in_toolbox=True)
+        return [spec]
     container = service.container(job.container_key)
     hosts = inventory.group(container.group)
     if not hosts:
@@ -180,16 +181,24 @@ class Deployment(pulumi.ComponentResource):
             for name, host in config.inventory.hosts.items()
         }
         self.services: dict[str, KollaService] = {}
+        toolboxes: dict[str, pulumi.Resource] = {}
         for service_plan in self.plan.services:
             service = service_plan.service
-            deps = [self.services[d] for d in service.depends_on if d in self.services]
+            # Depending on a component waits for all its children, on every host. `common` is on every
+            # host, so services wait only for the kolla_toolbox their jobs run in: the graph stays
+            # linear in hosts (a whole-`common` dependency made it grow with hosts x services).
+            deps = [self.services[d] for d in service.depends_on if d in self.services and d != "common"]
             self.services[service.name] = KollaService(
                 service_plan,
                 self.hosts,
                 container_flags(service, base),
                 depends_on=deps,
+                toolboxes=toolboxes,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            if service.name == "common":
+                common = self.services["common"].containers
+                toolboxes = {host: c for (host, key), c in common.items() if key == "kolla-toolbox"}
         self.admin_openrc = pulumi.Output.secret(self.plan.admin_openrc)
         self.clouds_yaml = pulumi.Output.secret(self.plan.clouds_yaml)
         self.summary = plan_summary(self.plan)

@@ -35,6 +35,7 @@ class JobSpec:
     stdin: str
     after_containers: bool = False
     reads: tuple[str, ...] = ()  # container keys whose config (and image) the job uses
+    in_toolbox: bool = False  # runs in kolla_toolbox on its host, so waits for that container
     delete: str = ""
 
 
@@ -120,6 +121,7 @@ class KollaService(pulumi.ComponentResource):
         hosts: Mapping[str, KollaHost],
         container_flags: Mapping[str, Mapping[str, object]],
         depends_on: Sequence[pulumi.Resource] = (),
+        toolboxes: Mapping[str, pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kolla:openstack:Service", plan.service.name, None, opts)
@@ -142,6 +144,8 @@ class KollaService(pulumi.ComponentResource):
 
         def job_resource(job: JobSpec, after: Sequence[pulumi.Resource]) -> command.remote.Command:
             waits = [*after, *depends_on, *hosts[job.host].ready]
+            if job.in_toolbox and toolboxes and job.host in toolboxes:
+                waits.append(toolboxes[job.host])
             waits += [configs[(job.host, key)] for key in job.reads if (job.host, key) in configs]
             waits += [images[(job.host, key)] for key in job.reads if (job.host, key) in images]
             resource = command.remote.Command(
