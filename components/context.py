@@ -22,6 +22,28 @@ from components.config.passwords import Passwords
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
+
+def _api_vars(prefix: str, port_prefix: str, port: str, endpoint: str, base: bool = False) -> dict[str, str]:
+    """Kolla's per-API group_vars: fqdns, `<api>_port`, its listen and public ports, the endpoints."""
+    suffix = "_base_endpoint" if base else "_endpoint"
+    return {
+        f"{prefix}_internal_fqdn": "{{ kolla_internal_fqdn }}",
+        f"{prefix}_external_fqdn": "{{ kolla_external_fqdn }}",
+        f"{port_prefix}_port": port,
+        f"{port_prefix}_listen_port": f"{{{{ {port_prefix}_port }}}}",
+        f"{port_prefix}_public_port": (
+            "{{ haproxy_single_external_frontend_public_port if haproxy_single_external_frontend "
+            f"else {port_prefix}_port }}}}"
+        ),
+        f"{endpoint}_internal{suffix}": (
+            f"{{{{ {prefix}_internal_fqdn | kolla_url(internal_protocol, {port_prefix}_port) }}}}"
+        ),
+        f"{endpoint}_public{suffix}": (
+            f"{{{{ {prefix}_external_fqdn | kolla_url(public_protocol, {port_prefix}_public_port) }}}}"
+        ),
+    }
+
+
 # Kolla's group_vars that the rendered files use, in dependency order (ansible/group_vars/all.yml).
 GROUP_VARS: dict[str, Any] = {
     "node_config_directory": "/etc/kolla",
@@ -73,6 +95,50 @@ GROUP_VARS: dict[str, Any] = {
     ),
     "kolla_httpd_timeout": 60,
     "kolla_httpd_keep_alive": 60,
+    "openstack_interface": "internal",
+    "openstack_cacert": "",
+    "haproxy_single_external_frontend": False,
+    "haproxy_single_external_frontend_public_port": "{{ '443' if kolla_enable_tls_external else '80' }}",
+    # Each API's ports and endpoints: group_vars because other services read them (nova.conf names
+    # neutron's, horizon all of them). `<svc>_api_public_port` follows haproxy_single_external_frontend.
+    **_api_vars("glance", "glance_api", "9292", endpoint="glance"),
+    **_api_vars("placement", "placement_api", "8780", endpoint="placement"),
+    **_api_vars("nova", "nova_api", "8774", endpoint="nova", base=True),
+    "nova_metadata_internal_fqdn": "{{ kolla_internal_fqdn }}",
+    "nova_metadata_external_fqdn": "{{ kolla_external_fqdn }}",
+    "nova_metadata_port": "8775",
+    "nova_metadata_listen_port": "{{ nova_metadata_port }}",
+    "nova_novncproxy_fqdn": "{{ kolla_external_fqdn }}",
+    "nova_novncproxy_port": "6080",
+    "nova_novncproxy_listen_port": "{{ nova_novncproxy_port }}",
+    "nova_novncproxy_public_port": (
+        "{{ haproxy_single_external_frontend_public_port if haproxy_single_external_frontend "
+        "else nova_novncproxy_port }}"
+    ),
+    **_api_vars("neutron", "neutron_server", "9696", endpoint="neutron"),
+    **_api_vars("heat", "heat_api", "8004", endpoint="heat", base=True),
+    **_api_vars("heat_cfn", "heat_api_cfn", "8000", endpoint="heat_cfn", base=True),
+    "horizon_internal_fqdn": "{{ kolla_internal_fqdn }}",
+    "horizon_external_fqdn": "{{ kolla_external_fqdn }}",
+    "horizon_port": "80",
+    "horizon_tls_port": "443",
+    "horizon_listen_port": "{{ horizon_port }}",
+    "horizon_internal_endpoint": (
+        "{{ horizon_internal_fqdn | kolla_url(internal_protocol, "
+        "horizon_tls_port if kolla_enable_tls_internal else horizon_port) }}"
+    ),
+    "horizon_public_endpoint": (
+        "{{ horizon_external_fqdn | kolla_url(public_protocol, "
+        "horizon_tls_port if kolla_enable_tls_external else horizon_port) }}"
+    ),
+    "glance_keystone_user": "glance",
+    "placement_keystone_user": "placement",
+    "nova_keystone_user": "nova",
+    "neutron_keystone_user": "neutron",
+    "heat_keystone_user": "heat",
+    "haproxy_stats_port": "1984",
+    "haproxy_monitor_port": "61313",
+    "proxysql_admin_port": "6032",
     "openstack_auth": None,  # built in code below: it is a mapping
 }
 
@@ -93,6 +159,15 @@ def put_address_in_context(address: str, context: str = "url") -> str:
     if context == "memcache":
         return f"inet6:[{address}]"
     return f"[{address}]"
+
+
+def kolla_url(fqdn: str, protocol: str, port: Any, path: str = "", context: str = "url") -> str:
+    """Kolla's filter: `protocol://fqdn[:port]path`, the port left out where it is the protocol's own."""
+    address = put_address_in_context(fqdn, context)
+    default = {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(protocol)
+    if int(port) == default:
+        return f"{protocol}://{address}{path}"
+    return f"{protocol}://{address}:{int(port)}{path}"
 
 
 @jinja2.pass_context
@@ -120,6 +195,7 @@ def environment() -> jinja2.Environment:
     env.filters["bool"] = _to_bool
     env.filters["put_address_in_context"] = put_address_in_context
     env.filters["kolla_address"] = kolla_address
+    env.filters["kolla_url"] = kolla_url
     return env
 
 

@@ -14,7 +14,7 @@ import pulumi
 
 from components import scripts
 from components.catalogue import SERVICES
-from components.catalogue.model import BootstrapJob, DatabaseJob, ExecJob, Job, Service
+from components.catalogue.model import BootstrapJob, DatabaseJob, ExecJob, Job, KeystoneRegistration, Service
 from components.config.stack import StackConfig
 from components.context import base_context, host_context, render_string, render_template
 from components.host import KollaHost, kolla_daemon_json
@@ -48,7 +48,7 @@ def _job_specs(
     if isinstance(job, DatabaseJob):
         host = job_host(service.containers[0].group, inventory)
         ctx = contexts[host.name]
-        params = scripts.database_params(
+        params = scripts.json_params(
             host=render_string(job.login_host, ctx),
             port=ctx["database_port"],
             login_user=ctx["database_user"],
@@ -61,6 +61,10 @@ def _job_specs(
         )
         spec = JobSpec(job.name, host.name, scripts.create_database(), params, job.after_containers, in_toolbox=True)
         return [spec]
+    if isinstance(job, KeystoneRegistration):
+        host = job_host(service.containers[0].group, inventory)
+        params = keystone_registration_params(job, contexts[host.name])
+        return [JobSpec(job.name, host.name, scripts.register_in_keystone(), params, in_toolbox=True)]
     container = service.container(job.container_key)
     hosts = inventory.group(container.group)
     if not hosts:
@@ -84,16 +88,51 @@ def _job_specs(
             specs.append(JobSpec(job.name, host.name, script, scripts.env_file(secret_env), reads=(container.key,)))
         return specs
     assert isinstance(job, ExecJob)
-    host = hosts[0]
-    ctx = container_context(contexts[host.name], container)
-    target = rendered[(host.name, container.key)]
-    # The inputs line makes the job run again when the container it runs in is recreated.
-    members = ",".join(h.name for h in hosts)
-    script = f"# inputs: {target.image} {target.config_hash} {members}\n" + scripts.docker_exec(
-        container.container_name, render_string(job.script, ctx), job.user
+    # The inputs line makes the job run again when the container it runs in is recreated, or when a
+    # host joins or leaves a group it watches.
+    watched = [container.group, *job.watch_groups]
+    members = " ".join(f"{g}={','.join(h.name for h in inventory.group(g))}" for g in watched)
+    specs = []
+    for host in hosts if job.all_hosts else hosts[:1]:
+        ctx = container_context(contexts[host.name], container)
+        target = rendered[(host.name, container.key)]
+        script = f"# inputs: {target.image} {target.config_hash} {members}\n" + scripts.docker_exec(
+            container.container_name, render_string(job.script, ctx), job.user
+        )
+        stdin = "".join(render_string(line, ctx) + "\n" for line in job.stdin)
+        specs.append(JobSpec(job.name, host.name, script, stdin, after_containers=True, reads=(container.key,)))
+    return specs
+
+
+def keystone_registration_params(job: KeystoneRegistration, ctx: Mapping[str, Any]) -> str:
+    """The JSON the registration script reads on stdin (it carries passwords: sent as a secret)."""
+    return scripts.json_params(
+        auth=ctx["openstack_auth"],
+        region=ctx["openstack_region_name"],
+        interface="internal",
+        cacert="",
+        domain="default",
+        timeout=ctx["database_max_timeout"],
+        services=[
+            {
+                "name": render_string(s.name, ctx),
+                "type": s.type,
+                "description": s.description,
+                "endpoints": {interface: render_string(url, ctx) for interface, url in s.endpoints.items()},
+            }
+            for s in job.services
+        ],
+        users=[
+            {
+                "user": render_string(u.user, ctx),
+                "password": ctx[u.password_key],
+                "project": u.project,
+                "role": u.role,
+            }
+            for u in job.users
+        ],
+        roles=list(job.roles),
     )
-    stdin = "".join(render_string(line, ctx) + "\n" for line in job.stdin)
-    return [JobSpec(job.name, host.name, script, stdin, after_containers=True, reads=(container.key,))]
 
 
 def plan_deployment(config: StackConfig) -> DeploymentPlan:

@@ -132,15 +132,85 @@ print("user %s ready%s" % (p["user"], " with database " + p["database"] if p["da
 """
 
 
-def create_database() -> str:
-    # Kolla's kolla-toolbox image keeps its Python (with PyMySQL) in /opt/ansible; fall back to python3.
+def _in_toolbox(program: str) -> str:
+    """Run a Python program in kolla_toolbox with stdin passed through. Kolla's kolla-toolbox image
+    keeps its Python (with PyMySQL and openstacksdk) in /opt/ansible; fall back to python3."""
     script = (
         "for py in /opt/ansible/bin/python3 /var/lib/kolla/venv/bin/python3 python3; do "
         'if command -v "$py" >/dev/null 2>&1; then exec "$py" -c "$0"; fi; done; '
         'echo "no python3 in kolla_toolbox" >&2; exit 1'
     )
-    return f"docker exec -i kolla_toolbox bash -c {shlex.quote(script)} {shlex.quote(_DATABASE_PY)}\n"
+    return f"docker exec -i kolla_toolbox bash -c {shlex.quote(script)} {shlex.quote(program)}\n"
 
 
-def database_params(**params: object) -> str:
+def create_database() -> str:
+    return _in_toolbox(_DATABASE_PY)
+
+
+# Runs inside kolla_toolbox: Kolla's service-ks-register through openstacksdk's cloud layer. Every
+# step finds first and creates or corrects only what differs, so a re-run changes nothing; it retries
+# while keystone starts. Parameters (with the passwords) arrive as JSON on stdin.
+_KEYSTONE_PY = r"""
+import json, sys, time
+import openstack
+p = json.load(sys.stdin)
+deadline = time.time() + int(p["timeout"])
+while True:
+    try:
+        conn = openstack.connect(auth=p["auth"], region_name=p["region"], interface=p["interface"],
+                                 verify=p.get("cacert") or True)
+        conn.authorize()
+        break
+    except Exception as exc:
+        if time.time() > deadline:
+            sys.exit("keystone not reachable at %s: %s" % (p["auth"]["auth_url"], exc))
+        time.sleep(3)
+done = []
+for svc in p["services"]:
+    found = conn.get_service(svc["name"], filters={"type": svc["type"]})
+    if found is None:
+        found = conn.create_service(name=svc["name"], service_type=svc["type"], description=svc["description"])
+        done.append("service %s created" % svc["name"])
+    elif (found.get("description") or "") != svc["description"]:
+        conn.update_service(found["id"], description=svc["description"])
+        done.append("service %s updated" % svc["name"])
+    for interface, url in sorted(svc["endpoints"].items()):
+        existing = conn.search_endpoints(
+            filters={"service_id": found["id"], "interface": interface, "region_id": p["region"]})
+        if not existing:
+            conn.create_endpoint(found["id"], url=url, interface=interface, region=p["region"])
+            done.append("endpoint %s %s created" % (svc["name"], interface))
+        elif existing[0]["url"] != url:
+            conn.update_endpoint(existing[0]["id"], url=url)
+            done.append("endpoint %s %s updated" % (svc["name"], interface))
+domain = conn.get_domain(name_or_id=p["domain"]) or conn.get_domain(domain_id=p["domain"])
+for name in sorted({u["project"] for u in p["users"]}):
+    if conn.get_project(name, domain_id=domain["id"]) is None:
+        conn.create_project(name, domain_id=domain["id"])
+        done.append("project %s created" % name)
+for name in sorted({u["role"] for u in p["users"]} | set(p["roles"])):
+    if conn.get_role(name) is None:
+        conn.create_role(name)
+        done.append("role %s created" % name)
+for u in p["users"]:
+    project = conn.get_project(u["project"], domain_id=domain["id"])
+    user = conn.get_user(u["user"], domain_id=domain["id"])
+    if user is None:
+        user = conn.create_user(u["user"], password=u["password"], default_project=project["id"],
+                                domain_id=domain["id"])
+        done.append("user %s created" % u["user"])
+    else:
+        # Kolla's update_keystone_service_user_passwords (default true): the stack's password wins.
+        conn.update_user(user["id"], password=u["password"])
+    if conn.grant_role(u["role"], user=user["id"], project=project["id"]):
+        done.append("role %s granted to %s on %s" % (u["role"], u["user"], u["project"]))
+print("; ".join(done) if done else "keystone registration unchanged")
+"""
+
+
+def register_in_keystone() -> str:
+    return _in_toolbox(_KEYSTONE_PY)
+
+
+def json_params(**params: object) -> str:
     return json.dumps(params, sort_keys=True)

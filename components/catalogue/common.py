@@ -11,6 +11,17 @@ LOGGING_SERVICES = {
     "keystone": "enable_keystone",
     "mariadb": "enable_mariadb",
     "rabbitmq": "enable_rabbitmq",
+    "haproxy": "enable_haproxy",
+    "keepalived": "enable_keepalived",
+    "proxysql": "enable_proxysql",
+    "glance": "enable_glance",
+    "placement": "enable_placement",
+    "nova": "enable_nova",
+    "libvirt": "enable_nova",
+    "openvswitch": "enable_openvswitch",
+    "neutron": "enable_neutron",
+    "heat": "enable_heat",
+    "horizon": "enable_horizon",
 }
 
 

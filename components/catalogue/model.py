@@ -49,6 +49,26 @@ class Healthcheck:
 
 
 @dataclass(frozen=True)
+class Frontend:
+    """One of Kolla's `haproxy:` entries of a container: a listener on the internal (or, `external`,
+    the external) VIP at `port`, balancing to the container's hosts at `listen_port` (default: `port`).
+    Ports and extras may be Jinja. The loadbalancer service gathers every enabled container's entries."""
+
+    name: str
+    port: str
+    listen_port: str = ""
+    mode: str = "http"
+    external: bool = False
+    frontend_extra: tuple[str, ...] = ()
+    backend_extra: tuple[str, ...] = ()
+    # Kolla's active_passive: one active member, the others `backup` (e.g. Galera writes).
+    active_passive: bool = False
+    # Extra words on each `server` line (e.g. "check port 4569 inter 2000 rise 2 fall 5").
+    member_options: str = "check inter 2000 rise 2 fall 5"
+    enabled: Predicate = always
+
+
+@dataclass(frozen=True)
 class Container:
     """One entry of Kolla's `<project>_services`, keyed like Kolla's (`keystone-fernet`)."""
 
@@ -71,6 +91,7 @@ class Container:
     cgroupns_mode: str = ""
     cap_add: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
+    haproxy: tuple[Frontend, ...] = ()
     enabled: Predicate = always
 
 
@@ -116,9 +137,47 @@ class ExecJob:
     script: str
     stdin: tuple[str, ...] = ()
     user: str = ""
+    # Run on every host of the container's group (e.g. each network host's external bridge), not the first.
+    all_hosts: bool = False
+    # Groups whose members are among the job's inputs: adding or removing such a host runs it again
+    # (e.g. nova's discover_hosts watches `compute`). The container's own group always counts.
+    watch_groups: tuple[str, ...] = ()
 
 
-Job = DatabaseJob | BootstrapJob | ExecJob
+@dataclass(frozen=True)
+class KeystoneService:
+    """A catalogue entry (Kolla's `<svc>_ks_services` item): endpoint URLs by interface, Jinja."""
+
+    name: str
+    type: str
+    description: str
+    endpoints: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class KeystoneUser:
+    """A service user (Kolla's `<svc>_ks_users` item), granted `role` in `project`."""
+
+    user: str
+    password_key: str
+    project: str = "service"
+    role: str = "admin"
+
+
+@dataclass(frozen=True)
+class KeystoneRegistration:
+    """Kolla's service-ks-register: services, endpoints, projects, users, roles and role grants,
+    created (or corrected) idempotently through keystone's API from kolla_toolbox, on the first host of
+    the service's first container group, before the service's containers. Runs again only when what it
+    registers changes (URLs, users, passwords)."""
+
+    name: str
+    services: tuple[KeystoneService, ...] = ()
+    users: tuple[KeystoneUser, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+Job = DatabaseJob | BootstrapJob | ExecJob | KeystoneRegistration
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from components.config.errors import Problems, did_you_mean
 
 NODE_GROUPS = ("control", "network", "compute", "storage", "monitoring")
 
-# Service groups and the node groups they are children of (kolla-ansible's multinode inventory).
+# Service groups and the groups they are children of (kolla-ansible's multinode inventory), parents
+# before children. nova_compute, nova_libvirt and nova_ssh are placed on `compute` itself, as in Kolla.
 SERVICE_GROUP_PARENTS: dict[str, tuple[str, ...]] = {
     "baremetal": NODE_GROUPS,
     "common": NODE_GROUPS,
@@ -32,6 +33,30 @@ SERVICE_GROUP_PARENTS: dict[str, tuple[str, ...]] = {
     "memcached": ("control",),
     "rabbitmq": ("control",),
     "keystone": ("control",),
+    "loadbalancer": ("network",),
+    "glance": ("control",),
+    "glance-api": ("glance",),
+    "placement": ("control",),
+    "placement-api": ("placement",),
+    "nova": ("control",),
+    "nova-api": ("nova",),
+    "nova-conductor": ("nova",),
+    "nova-metadata": ("nova",),
+    "nova-novncproxy": ("nova",),
+    "nova-scheduler": ("nova",),
+    "openvswitch": ("network", "compute"),
+    "neutron": ("network",),
+    "neutron-server": ("control",),
+    "neutron-dhcp-agent": ("neutron",),
+    "neutron-l3-agent": ("neutron",),
+    "neutron-metadata-agent": ("neutron",),
+    # Kolla places the openvswitch agent by host_in_groups: compute hosts and every agent host.
+    "neutron-openvswitch-agent": ("compute", "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"),
+    "heat": ("control",),
+    "heat-api": ("heat",),
+    "heat-api-cfn": ("heat",),
+    "heat-engine": ("heat",),
+    "horizon": ("control",),
 }
 
 _HOST_KEYS = {
