@@ -95,6 +95,8 @@ def _job_specs(
     specs = []
     for host in hosts if job.all_hosts else hosts[:1]:
         ctx = container_context(contexts[host.name], container)
+        if not job.when(ctx):
+            continue
         target = rendered[(host.name, container.key)]
         script = f"# inputs: {target.image} {target.config_hash} {members}\n" + scripts.docker_exec(
             container.container_name, render_string(job.script, ctx), job.user

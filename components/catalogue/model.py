@@ -142,6 +142,8 @@ class ExecJob:
     # Groups whose members are among the job's inputs: adding or removing such a host runs it again
     # (e.g. nova's discover_hosts watches `compute`). The container's own group always counts.
     watch_groups: tuple[str, ...] = ()
+    # Per host, over that host's context (e.g. the external bridge only where Kolla wants one).
+    when: Predicate = always
 
 
 @dataclass(frozen=True)
