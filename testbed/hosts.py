@@ -209,13 +209,19 @@ def _prepare(host: Host) -> None:
 
 
 def _runc_dir() -> Path:
-    """A directory holding `runc` -> the wrapper, for the front of dockerd's PATH."""
+    """A directory holding the wrapper as `runc`, for the front of dockerd's PATH.
+
+    A copy, not a link into the checkout: running hosts keep resolving `runc` through it, and the
+    checkout that booted them may be another one (CI's clone) or gone by then."""
     directory = DATA_ROOT / "bin"
     directory.mkdir(parents=True, exist_ok=True)
-    link = directory / "runc"
-    if not link.is_symlink() or link.readlink() != RUNC_WRAPPER:
-        link.unlink(missing_ok=True)
-        link.symlink_to(RUNC_WRAPPER)
+    runc = directory / "runc"
+    wrapper = RUNC_WRAPPER.read_bytes()
+    if runc.is_symlink() or not runc.exists() or runc.read_bytes() != wrapper:
+        staged = directory / "runc.new"
+        staged.write_bytes(wrapper)
+        staged.chmod(0o755)
+        staged.replace(runc)  # atomic: a container starting meanwhile sees the old or the new one
     return directory
 
 
