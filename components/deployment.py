@@ -6,13 +6,14 @@ directly. `Deployment` declares the Pulumi resources for a plan.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-from components import scripts
+from components import haproxy, scripts
 from components.catalogue import SERVICES
 from components.catalogue.model import BootstrapJob, DatabaseJob, ExecJob, Job, KeystoneRegistration, Service
 from components.config.stack import StackConfig
@@ -48,15 +49,17 @@ def _job_specs(
     if isinstance(job, DatabaseJob):
         host = job_host(service.containers[0].group, inventory)
         ctx = contexts[host.name]
+        password_key = render_string(job.password_key, ctx)
         params = scripts.json_params(
             host=render_string(job.login_host, ctx),
             port=ctx["database_port"],
-            login_user=ctx["database_user"],
+            login_user=render_string(job.login_user, ctx),
             login_password=ctx["database_password"],
             database=render_string(job.database, ctx),
             user=render_string(job.user, ctx),
-            password=ctx[job.password_key] if job.password_key else "",
+            password=ctx[password_key] if password_key else "",
             privileges=job.privileges,
+            grant_option=job.grant_option,
             timeout=ctx["database_max_timeout"],
         )
         spec = JobSpec(job.name, host.name, scripts.create_database(), params, job.after_containers, in_toolbox=True)
@@ -130,10 +133,19 @@ def keystone_registration_params(job: KeystoneRegistration, ctx: Mapping[str, An
                 "password": ctx[u.password_key],
                 "project": u.project,
                 "role": u.role,
+                "domain": render_string(u.domain, ctx),
             }
             for u in job.users
         ],
-        roles=list(job.roles),
+        roles=[render_string(r, ctx) for r in job.roles],
+        user_roles=[
+            {
+                "user": render_string(g.user, ctx),
+                "project": render_string(g.project, ctx),
+                "role": render_string(g.role, ctx),
+            }
+            for g in job.user_roles
+        ],
     )
 
 
@@ -148,9 +160,13 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
         if not service_enabled(service, base):
             continue
         rendered: dict[tuple[str, str], RenderedContainer] = {}
+        # The loadbalancer renders with every service's gathered haproxy frontends (components/haproxy.py).
+        render = render_container
+        if service.name == haproxy.LOADBALANCER:
+            render = functools.partial(haproxy.render_loadbalancer, SERVICES, config.inventory, contexts)
         for container in service.containers:
-            for host in hosts_for(service, container, config.inventory, base):
-                rendered[(host.name, container.key)] = render_container(
+            for host in hosts_for(service, container, config.inventory, base, contexts):
+                rendered[(host.name, container.key)] = render(
                     service, container, contexts[host.name], config.custom, secrets
                 )
         if not rendered:

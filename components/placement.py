@@ -14,11 +14,23 @@ def service_enabled(service: Service, ctx: Mapping[str, Any]) -> bool:
     return not service.enable_flag or bool(ctx[service.enable_flag])
 
 
-def hosts_for(service: Service, container: Container, inventory: Inventory, ctx: Mapping[str, Any]) -> tuple[Host, ...]:
-    """The hosts of the container's group, in inventory order, when the service and container are on."""
+def hosts_for(
+    service: Service,
+    container: Container,
+    inventory: Inventory,
+    ctx: Mapping[str, Any],
+    host_contexts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Host, ...]:
+    """The hosts of the container's group, in inventory order, when the service and container are on;
+    `host_in_groups`, where the container has one, keeps the hosts whose own context it accepts."""
     if not service_enabled(service, ctx) or not container.enabled(ctx):
         return ()
-    return inventory.group(container.group)
+    hosts = inventory.group(container.group)
+    if container.host_in_groups is None:
+        return hosts
+    if host_contexts is None:
+        raise ValueError(f"{container.container_name}: host_in_groups needs every host's context")
+    return tuple(h for h in hosts if container.host_in_groups(host_contexts[h.name]))
 
 
 def job_host(group: str, inventory: Inventory) -> Host:

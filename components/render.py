@@ -117,6 +117,13 @@ def _check_no_secret(where: str, text: str, secrets: list[str]) -> None:
             raise RenderError(f"{where} would carry a secret in plain text; secrets go in files or on stdin")
 
 
+def _secret_environment(container: Container, ctx: Mapping[str, Any]) -> dict[str, str]:
+    """Rendered secret variables; one that renders empty (a password only some flag needs, e.g.
+    mariadb's MYSQL_PASSWORD without proxysql) is left out, so the container has no secret then."""
+    rendered = {name: render_string(value, ctx) for name, value in container.secret_environment.items()}
+    return {name: value for name, value in rendered.items() if value}
+
+
 def container_context(ctx: Mapping[str, Any], container: Container) -> dict[str, Any]:
     return {**ctx, "service_name": container.key}
 
@@ -137,7 +144,8 @@ def render_container(
         "KOLLA_SERVICE_NAME": container.container_name.replace("_", "-"),
         **{name: render_string(value, ctx) for name, value in container.environment.items()},
     }
-    volumes = tuple(render_string(v, ctx) for v in container.volumes)
+    # Kolla's conditional entries (`{{ 'x:/y' if flag else '' }}`) render empty when off: left out.
+    volumes = tuple(v for v in (render_string(v, ctx) for v in container.volumes) if v)
     healthcheck = None
     if container.healthcheck is not None and ctx["enable_container_healthchecks"]:
         healthcheck = ("CMD-SHELL", render_string(container.healthcheck.test, ctx))
@@ -152,7 +160,7 @@ def render_container(
         image=image_ref(container.image, ctx),
         files=files,
         environment=environment,
-        secret_environment={name: render_string(value, ctx) for name, value in container.secret_environment.items()},
+        secret_environment=_secret_environment(container, ctx),
         volumes=volumes,
         healthcheck=healthcheck,
         config_hash=config_hash(files),

@@ -14,13 +14,16 @@ from collections.abc import Mapping
 KOLLA_ETC = "/etc/kolla"
 
 
-def write_config_dir(directory: str) -> str:
+def write_config_dir(directory: str, mount_sources: tuple[str, ...] = ()) -> str:
     """Replace `directory` with the files on stdin (lines: name<TAB>perm<TAB>base64), atomically.
 
-    Kolla's layout: directory 0770, files 0660, read-only bind-mounted into the container."""
+    Kolla's layout: directory 0770, files 0660, read-only bind-mounted into the container. Bind mounts
+    with a propagation mode (`/run/openvswitch:/run/openvswitch:shared`) need their source to exist,
+    unlike `-v`, which creates it: those sources are made here, before the container."""
     d = shlex.quote(directory)
+    sources = "".join(f"mkdir -p {shlex.quote(path)}\n" for path in mount_sources)
     return f"""set -eu
-umask 007
+{sources}umask 007
 staging={d}.staging.$$
 rm -rf "$staging"
 mkdir -p "$staging"
@@ -126,7 +129,8 @@ with conn.cursor() as cur:
         cur.execute("CREATE DATABASE IF NOT EXISTS `%s`" % db)
         cur.execute("GRANT ALL PRIVILEGES ON `%s`.* TO %%s@'%%%%'" % db, (p["user"],))
     if p["privileges"]:
-        cur.execute("GRANT %s ON *.* TO %%s@'%%%%'" % p["privileges"], (p["user"],))
+        grant = "GRANT %s ON *.* TO %%s@'%%%%'" % p["privileges"]
+        cur.execute(grant + (" WITH GRANT OPTION" if p.get("grant_option") else ""), (p["user"],))
 conn.commit()
 print("user %s ready%s" % (p["user"], " with database " + p["database"] if p["database"] else ""))
 """
@@ -184,26 +188,44 @@ for svc in p["services"]:
             conn.update_endpoint(existing[0]["id"], url=url)
             done.append("endpoint %s %s updated" % (svc["name"], interface))
 domain = conn.get_domain(name_or_id=p["domain"]) or conn.get_domain(domain_id=p["domain"])
-for name in sorted({u["project"] for u in p["users"]}):
+for name in sorted({u["project"] for u in p["users"] if not u.get("domain")}):
     if conn.get_project(name, domain_id=domain["id"]) is None:
         conn.create_project(name, domain_id=domain["id"])
         done.append("project %s created" % name)
-for name in sorted({u["role"] for u in p["users"]} | set(p["roles"])):
+grants = p.get("user_roles", [])
+for name in sorted({u["role"] for u in p["users"]} | set(p["roles"]) | {g["role"] for g in grants}):
     if conn.get_role(name) is None:
         conn.create_role(name)
         done.append("role %s created" % name)
 for u in p["users"]:
-    project = conn.get_project(u["project"], domain_id=domain["id"])
-    user = conn.get_user(u["user"], domain_id=domain["id"])
+    # A user of its own domain (heat's stack domain admin) holds its role on that domain, not a project.
+    own = None
+    if u.get("domain"):
+        own = conn.get_domain(name_or_id=u["domain"])
+        if own is None:
+            own = conn.create_domain(u["domain"])
+            done.append("domain %s created" % u["domain"])
+    home = own or domain
+    project = None if own else conn.get_project(u["project"], domain_id=domain["id"])
+    user = conn.get_user(u["user"], domain_id=home["id"])
     if user is None:
-        user = conn.create_user(u["user"], password=u["password"], default_project=project["id"],
-                                domain_id=domain["id"])
+        extra = {"default_project": project["id"]} if project else {}
+        user = conn.create_user(u["user"], password=u["password"], domain_id=home["id"], **extra)
         done.append("user %s created" % u["user"])
     else:
         # Kolla's update_keystone_service_user_passwords (default true): the stack's password wins.
         conn.update_user(user["id"], password=u["password"])
-    if conn.grant_role(u["role"], user=user["id"], project=project["id"]):
-        done.append("role %s granted to %s on %s" % (u["role"], u["user"], u["project"]))
+    target = {"domain": own["id"]} if own else {"project": project["id"]}
+    if conn.grant_role(u["role"], user=user["id"], **target):
+        done.append("role %s granted to %s on %s" % (u["role"], u["user"], u.get("domain") or u["project"]))
+for g in grants:
+    # Kolla's service_ks_register_user_roles: an existing user (e.g. admin) gets a role in a project.
+    user = conn.get_user(g["user"], domain_id=domain["id"])
+    project = conn.get_project(g["project"], domain_id=domain["id"])
+    if user is None or project is None:
+        sys.exit("user %s or project %s not found in domain %s" % (g["user"], g["project"], p["domain"]))
+    if conn.grant_role(g["role"], user=user["id"], project=project["id"]):
+        done.append("role %s granted to %s on %s" % (g["role"], g["user"], g["project"]))
 print("; ".join(done) if done else "keystone registration unchanged")
 """
 

@@ -23,6 +23,7 @@ from components.render import RenderedContainer
 # Healthcheck is stored but not applied by the provider version pulumi-docker 5.x pins (shared/README):
 # a change must still recreate the container, so the engine is told to replace on it.
 REPLACE_ON = ["healthcheck"]
+_PROPAGATION = ("shared", "rshared", "slave", "rslave", "private")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ def parse_volume(spec: str) -> tuple[str, str, list[str]]:
     return parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else []
 
 
+def mount_sources(volumes: Sequence[str]) -> tuple[str, ...]:
+    """Host paths the container bind-mounts with a propagation mode (declared as mounts, see below)."""
+    sources = []
+    for spec in volumes:
+        source, _target, options = parse_volume(spec)
+        if "/" in source and any(o in _PROPAGATION for o in options):
+            sources.append(source)
+    return tuple(sources)
+
+
 def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object], host: KollaHost) -> dict:
     """The docker.Container inputs for one rendered container (Kolla's kolla_container defaults)."""
     volumes: list[docker.ContainerVolumeArgs] = []
@@ -61,7 +72,7 @@ def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object]
     for spec in rendered.volumes:
         source, target, options = parse_volume(spec)
         read_only = "ro" in options
-        propagation = next((o for o in options if o in ("shared", "rshared", "slave", "rslave", "private")), None)
+        propagation = next((o for o in options if o in _PROPAGATION), None)
         if propagation:
             mounts.append(
                 docker.ContainerMountArgs(
@@ -135,7 +146,7 @@ class KollaService(pulumi.ComponentResource):
             configs[(rendered.host, rendered.key)] = command.remote.Command(
                 f"{rendered.host}-{rendered.key}-config",
                 connection=host.connection,
-                create=scripts.write_config_dir(directory),
+                create=scripts.write_config_dir(directory, mount_sources(rendered.volumes)),
                 delete=scripts.remove_dir(directory),
                 stdin=pulumi.Output.secret(scripts.config_dir_stdin(rendered.files)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*host.ready, *depends_on]),

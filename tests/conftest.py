@@ -36,7 +36,9 @@ def passwords() -> dict[str, Any]:
     """One generated set per session (RSA key generation is slow), copied per use."""
     global _PASSWORDS
     if _PASSWORDS is None:
-        _PASSWORDS = genpwd(keys=[k for k in ALL_KEYS if k not in SSH_KEYS or k == "keystone_ssh_key"])
+        # RSA-4096 generation is slow: only the key pairs the deployed services read.
+        used = {"keystone_ssh_key", "nova_ssh_key", "neutron_ssh_key"}
+        _PASSWORDS = genpwd(keys=[k for k in ALL_KEYS if k not in SSH_KEYS or k in used])
     return copy.deepcopy(_PASSWORDS)
 
 

@@ -100,6 +100,11 @@ def run_program(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ("pass
         return None
 
     def program() -> None:
+        # The root stack resource outlives a run under mocks: drop the previous run's recorder, which
+        # would otherwise keep writing this run's resources into that run's results.
+        root = settings.get_root_resource()
+        if root is not None:
+            root._transformations = None
         pulumi.runtime.register_stack_transformation(record)
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 

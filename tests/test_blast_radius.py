@@ -139,3 +139,92 @@ def _two_controllers(custom: Path) -> Config:
     config = make_config(hosts=2, node_custom_config=str(custom))
     config["inventory"]["groups"]["control"] = ["h1", "h2"]
     return config
+
+
+# --- Kolla's default OpenStack services: control + network on h1, compute on h2 and h3 ------------------
+
+
+def _core(**globals_overrides: Any) -> Config:
+    config = make_config(hosts=3, enable_openstack_core=True, **globals_overrides)
+    config["inventory"]["groups"]["compute"] = ["h2", "h3"]
+    return config
+
+
+def _containers(run: Any) -> dict[str, Any]:
+    # A copy: the inputs of one run, kept apart from any later run's.
+    return {n: dict(r.inputs) for n, r in run.containers().items()}
+
+
+def core_blast(change: Callable[[Config], None], **globals_overrides: Any) -> tuple[set[str], set[str], set[str]]:
+    a = _core(**globals_overrides)
+    b = copy.deepcopy(a)
+    change(b)
+    before, after = _containers(run_program(a)), _containers(run_program(b))
+    changed = {n for n in before.keys() & after.keys() if before[n] != after[n]}
+    return changed, after.keys() - before.keys(), before.keys() - after.keys()
+
+
+def _on_every_host(*names: str) -> set[str]:
+    return {f"{h}-{n}" for h in ("h1", "h2", "h3") for n in names}
+
+
+CORE_CASES: list[tuple[str, Callable, set[str], set[str], set[str]]] = [
+    ("nothing", lambda c: None, set(), set(), set()),
+    # The seed's reconfigure: only nova_compute's nova.conf carries [libvirt] virt_type.
+    (
+        "nova_compute_virt_type kvm -> qemu",
+        with_globals(nova_compute_virt_type="qemu"),
+        {"h2-nova_compute", "h3-nova_compute"},
+        set(),
+        set(),
+    ),
+    # dnsmasq.conf is read by the dhcp agent alone.
+    (
+        "a neutron option: dnsmasq's DNS servers",
+        with_globals(neutron_dnsmasq_dns_servers="9.9.9.9"),
+        {"h1-neutron_dhcp_agent"},
+        set(),
+        set(),
+    ),
+    (
+        "a glance option: its API workers",
+        with_globals(glance_api_workers="3"),
+        {"h1-glance_api"},
+        set(),
+        set(),
+    ),
+    # The metadata secret is in nova.conf's [neutron] section, which Kolla renders into every nova
+    # container's nova.conf, and in neutron's metadata_agent.ini: exactly their readers, no neutron agent
+    # nor server besides.
+    (
+        "the metadata secret",
+        with_password("metadata_secret", "m" * 40),
+        {
+            "h1-nova_api",
+            "h1-nova_metadata",
+            "h1-nova_scheduler",
+            "h1-nova_conductor",
+            "h1-nova_novncproxy",
+            "h2-nova_compute",
+            "h3-nova_compute",
+            "h1-neutron_metadata_agent",
+        },
+        set(),
+        set(),
+    ),
+    # Enabling heat adds its containers; Kolla's cron (logrotate) and fluentd list the enabled
+    # services' log directories, and horizon turns on the heat dashboard: those change too, as in Kolla.
+    (
+        "enable heat",
+        with_globals(enable_heat=True),
+        _on_every_host("cron", "fluentd") | {"h1-horizon"},
+        {"h1-heat_api", "h1-heat_api_cfn", "h1-heat_engine"},
+        set(),
+    ),
+]
+
+
+@pytest.mark.parametrize("change, changed, added, removed", [c[1:] for c in CORE_CASES], ids=[c[0] for c in CORE_CASES])
+def test_blast_radius_of_the_openstack_services(change, changed, added, removed):
+    overrides = {"enable_heat": False} if CORE_CASES[-1][1] is change else {}
+    assert core_blast(change, **overrides) == (changed, added, removed)

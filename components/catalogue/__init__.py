@@ -5,15 +5,39 @@ Order follows kolla-ansible's site.yml: common, mariadb, memcached, rabbitmq, ke
 
 from __future__ import annotations
 
-from components.catalogue import common, keystone, mariadb, memcached, rabbitmq
+from components.catalogue import (
+    common,
+    glance,
+    heat,
+    horizon,
+    keystone,
+    loadbalancer,
+    mariadb,
+    memcached,
+    neutron,
+    nova,
+    nova_cell,
+    openvswitch,
+    placement,
+    rabbitmq,
+)
 from components.catalogue.model import Service
 
 SERVICES: tuple[Service, ...] = (
     common.SERVICE,
     mariadb.SERVICE,
+    loadbalancer.SERVICE,
     memcached.SERVICE,
     rabbitmq.SERVICE,
     keystone.SERVICE,
+    glance.SERVICE,
+    placement.SERVICE,
+    openvswitch.SERVICE,
+    nova.SERVICE,
+    nova_cell.SERVICE,
+    neutron.SERVICE,
+    heat.SERVICE,
+    horizon.SERVICE,
 )
 
 

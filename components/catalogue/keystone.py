@@ -9,6 +9,7 @@ from components.catalogue.model import (
     Context,
     DatabaseJob,
     ExecJob,
+    Frontend,
     Healthcheck,
     Service,
 )
@@ -64,11 +65,13 @@ def _keystone_conf(dest_owner: str = "keystone") -> ConfigFile:
 
 _LOG_DIRS = ({"path": "/var/log/kolla", "owner": "keystone:kolla"},)
 _FERNET_DIR = {"path": "/etc/keystone/fernet-keys", "owner": "keystone:keystone", "perm": "0770"}
+_KEYSTONE_BACKEND = ("balance {{ 'source' if enable_keystone_federation | bool else 'roundrobin' }}", "option httpchk")
 
 SERVICE = Service(
     name="keystone",
     enable_flag="enable_keystone",
-    depends_on=("common", "mariadb", "memcached", "rabbitmq"),
+    # Its database, bootstrap and registration jobs reach MariaDB and keystone through the VIP.
+    depends_on=("common", "mariadb", "loadbalancer", "memcached", "rabbitmq"),
     passwords=(
         "keystone_admin_password",
         "keystone_database_password",
@@ -115,6 +118,21 @@ SERVICE = Service(
             healthcheck=Healthcheck(
                 "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
                 ":{{ keystone_public_listen_port }}"
+            ),
+            haproxy=(
+                Frontend(
+                    name="keystone_internal",
+                    port="{{ keystone_internal_port }}",
+                    listen_port="{{ keystone_internal_listen_port }}",
+                    backend_extra=_KEYSTONE_BACKEND,
+                ),
+                Frontend(
+                    name="keystone_external",
+                    port="{{ keystone_public_port }}",
+                    listen_port="{{ keystone_public_listen_port }}",
+                    external=True,
+                    backend_extra=_KEYSTONE_BACKEND,
+                ),
             ),
         ),
         Container(

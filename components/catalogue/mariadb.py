@@ -1,17 +1,51 @@
-"""MariaDB (Galera): the database every service uses; its first host bootstraps the cluster."""
+"""MariaDB (Galera): the database every service uses; its first host bootstraps the cluster.
+
+One shard (Kolla's default shard 0, every `mariadb` host). With proxysql (Kolla's default), services
+reach it through ProxySQL on the VIP, logging in as the shard root user root_shard_0 that this role
+creates; ProxySQL watches the hosts as the `monitor` user."""
 
 from __future__ import annotations
 
-from components.catalogue.model import BootstrapJob, ConfigFile, Container, DatabaseJob, Healthcheck, Service
+from typing import Any
+
+from components.catalogue.model import (
+    BootstrapJob,
+    ConfigFile,
+    Container,
+    Context,
+    DatabaseJob,
+    Frontend,
+    Healthcheck,
+    Service,
+)
 from components.catalogue.volumes import default_volumes
+
+
+def _shards_info(ctx: Context) -> dict[str, Any]:
+    """Kolla's mariadb_shards_info (database_shards_info filter) without its users: every `mariadb` host
+    is in the default shard (no host sets mariadb_shard_id), keyed by the shard id as a string."""
+    shard = str(ctx["mariadb_default_database_shard_id"])
+    return {"shards": {shard: {"hosts": list(ctx["groups"].get("mariadb", []))}}}
+
 
 SERVICE = Service(
     name="mariadb",
     enable_flag="enable_mariadb",
     depends_on=("common",),
-    passwords=("database_password",),
+    passwords=("database_password", "mariadb_monitor_password"),
     variables={
         "mariadb_monitor_user": "{{ 'monitor' if enable_proxysql | bool else 'haproxy' }}",
+        # Kolla's sharding group_vars, for the one default shard.
+        "mariadb_default_database_shard_id": 0,
+        "mariadb_shard_id": "{{ mariadb_default_database_shard_id }}",
+        "mariadb_loadbalancer": "{{ 'proxysql' if enable_proxysql | bool else 'haproxy' }}",
+        "mariadb_shard_root_user_prefix": "root_shard_",
+        "mariadb_shards_info": _shards_info,
+        # The role's default; every service's `<svc>_database_shard_root_user` is the same for shard 0.
+        "mariadb_shard_database_user": (
+            "{% if mariadb_loadbalancer == 'haproxy' %}{{ database_user }}"
+            "{% else %}{{ mariadb_shard_root_user_prefix }}{{ mariadb_shard_id | string }}{% endif %}"
+        ),
         "mariadb_datadir_volume": "mariadb",
         "mariadb_innodb_log_file_size_mb": "2048",
         "mariadb_wsrep_extra_provider_options": [],
@@ -34,6 +68,11 @@ SERVICE = Service(
                 "MYSQL_HOST": "{{ api_interface_address }}",
                 "AVAILABLE_WHEN_DONOR": "1",
             },
+            # The healthcheck (clustercheck) logs in as the monitor user, which has a password only with
+            # proxysql; without it the entry renders empty and is left out.
+            secret_environment={
+                "MYSQL_PASSWORD": "{% if enable_proxysql | bool %}{{ mariadb_monitor_password }}{% endif %}",
+            },
             files=(
                 ConfigFile(
                     "mariadb/galera.cnf.j2",
@@ -46,6 +85,24 @@ SERVICE = Service(
                 {"path": "/var/lib/mysql", "owner": "mysql:mysql", "recurse": True},
             ),
             healthcheck=Healthcheck("/usr/bin/clustercheck"),
+            # Galera behind haproxy: one writer, the others backups (Kolla's internal_haproxy_members).
+            # Kolla checks through its mariadb_clustercheck container (port 4569, `option httpchk`) when
+            # proxysql is off; that container is not deployed yet, so haproxy checks the MariaDB port,
+            # as Kolla's members do with enable_mariadb_clustercheck false. With proxysql on, Kolla
+            # drops this frontend (proxysql listens on the VIP instead).
+            haproxy=(
+                Frontend(
+                    name="mariadb",
+                    mode="tcp",
+                    port="{{ database_port }}",
+                    listen_port="{{ mariadb_port }}",
+                    frontend_extra=("option clitcpka", "timeout client 3600s"),
+                    backend_extra=("option srvtcpka", "timeout server 3600s"),
+                    active_passive=True,
+                    member_options="check port {{ mariadb_port }} inter 2000 rise 2 fall 5",
+                    enabled=lambda c: not c["enable_proxysql"],
+                ),
+            ),
         ),
     ),
     jobs=(
@@ -58,13 +115,29 @@ SERVICE = Service(
             secret_environment={"DB_ROOT_PASSWORD": "{{ database_password }}"},
             skip_if="test -d /var/lib/mysql/mysql",
         ),
-        # Kolla's register.yml: the user the healthcheck (clustercheck) and haproxy log in as.
+        # Kolla's register.yml, on the first host itself (not through the VIP: proxysql comes later and
+        # needs these users). The shard root user every other service's database job logs in as.
+        DatabaseJob(
+            name="mariadb_shard_root_user",
+            database="",
+            user="{{ mariadb_shard_database_user }}",
+            password_key="database_password",
+            privileges="ALL PRIVILEGES",
+            grant_option=True,
+            login_host="{{ api_interface_address }}",
+            login_user="{{ database_user }}",
+            shard_root=True,
+            after_containers=True,
+        ),
+        # The user the healthcheck (clustercheck) and the load balancer's checks log in as.
         DatabaseJob(
             name="mariadb_monitor_user",
             database="",
             user="{{ mariadb_monitor_user }}",
+            password_key="{{ 'mariadb_monitor_password' if enable_proxysql | bool else '' }}",
             privileges="USAGE, REPLICATION CLIENT",
             login_host="{{ api_interface_address }}",
+            login_user="{{ database_user }}",
             after_containers=True,
         ),
     ),

@@ -93,14 +93,25 @@ class Container:
     security_opt: tuple[str, ...] = ()
     haproxy: tuple[Frontend, ...] = ()
     enabled: Predicate = always
+    # Narrows `group` per host, as Kolla's host_in_groups does, over each candidate host's context
+    # (e.g. glance_api on one host only when images live on a host-local volume).
+    host_in_groups: Predicate | None = None
 
 
 @dataclass(frozen=True)
 class DatabaseJob:
     """Create a database and its user (Kolla's mysql_db + mysql_user via kolla_toolbox), run in
     kolla_toolbox on the first host of the service's first container group. Without `database`, only
-    the user with `privileges` on *.* (e.g. MariaDB's monitor user); without `password_key`, no
-    password (as Kolla's monitor user without proxysql)."""
+    the user with `privileges` on *.* (e.g. MariaDB's monitor user); `password_key` names the password
+    (Jinja, so it may depend on a flag); rendering empty, no password (Kolla's monitor user without
+    proxysql).
+
+    The job logs in as `login_user` at `login_host` with database_password. By default that is Kolla's
+    `<svc>_database_shard_root_user` through the VIP: root_shard_0 when ProxySQL listens there (it
+    knows only the users it is given), database_user otherwise. With proxysql on, the loadbalancer
+    turns each enabled service's database jobs into ProxySQL's users/<service>.yaml (the user) and
+    rules/<service>.yaml (the schema); a `shard_root` job's user goes to the users file alone, routed
+    to its shard's writer hostgroup (Kolla's mariadb_shards_info users)."""
 
     name: str
     database: str
@@ -108,6 +119,9 @@ class DatabaseJob:
     password_key: str = ""
     privileges: str = ""
     login_host: str = "{{ database_address }}"
+    login_user: str = "{{ mariadb_shard_database_user }}"
+    grant_option: bool = False
+    shard_root: bool = False
     after_containers: bool = False
 
 
@@ -158,12 +172,25 @@ class KeystoneService:
 
 @dataclass(frozen=True)
 class KeystoneUser:
-    """A service user (Kolla's `<svc>_ks_users` item), granted `role` in `project`."""
+    """A service user (Kolla's `<svc>_ks_users` item), granted `role` in `project`. With `domain`, a user
+    of that domain (created if missing) granted `role` on the domain itself, not on a project (heat's
+    stack domain admin, which Kolla's heat image creates in bootstrap_heat)."""
 
     user: str
     password_key: str
     project: str = "service"
     role: str = "admin"
+    domain: str = ""
+
+
+@dataclass(frozen=True)
+class KeystoneGrant:
+    """Kolla's `<svc>_ks_user_roles` item: `role` for an existing user in `project`, both of the default
+    domain (Jinja), e.g. heat_stack_owner for the admin user."""
+
+    user: str
+    project: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -177,6 +204,7 @@ class KeystoneRegistration:
     services: tuple[KeystoneService, ...] = ()
     users: tuple[KeystoneUser, ...] = ()
     roles: tuple[str, ...] = ()
+    user_roles: tuple[KeystoneGrant, ...] = ()
 
 
 Job = DatabaseJob | BootstrapJob | ExecJob | KeystoneRegistration

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.catalogue.model import BootstrapJob, ConfigFile, Container, Healthcheck, Service
+from components.catalogue.model import BootstrapJob, ConfigFile, Container, Frontend, Healthcheck, Service
 from components.catalogue.volumes import default_volumes
 
 
@@ -67,6 +67,7 @@ SERVICE = Service(
                 {"path": "/var/log/kolla/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
             ),
             healthcheck=Healthcheck("healthcheck_rabbitmq"),
+            haproxy=(Frontend(name="rabbitmq_management", port="{{ rabbitmq_management_port }}"),),
         ),
     ),
     jobs=(

@@ -101,7 +101,8 @@ SETTINGS: dict[str, Setting] = {
     "dns_interface": Setting(str, lambda g: g["network_interface"], check=_interface),
     "kolla_external_vip_interface": Setting(str, lambda g: g["network_interface"], check=_interface),
     "neutron_external_interface": Setting(str, "eth1"),
-    "neutron_plugin_agent": Setting(str, "openvswitch", choices=("openvswitch", "ovn")),
+    # Kolla also offers "ovn"; kolla-pulumi deploys the openvswitch agent only, so "ovn" is refused.
+    "neutron_plugin_agent": Setting(str, "openvswitch", choices=("openvswitch",)),
     "keepalived_virtual_router_id": Setting(int, 51, check=lambda v: None if 0 <= v <= 255 else "0 to 255"),
     "kolla_enable_tls_internal": Setting(bool, False),
     "kolla_enable_tls_external": Setting(bool, lambda g: g["kolla_enable_tls_internal"]),

@@ -43,6 +43,9 @@ class StackConfig:
 
 def implemented_flags() -> set[str]:
     flags = {s.enable_flag for s in SERVICES if s.enable_flag}
+    if "enable_haproxy" in flags:
+        # Containers of the loadbalancer service, as in Kolla.
+        flags |= {"enable_keepalived", "enable_proxysql"}
     return flags | {"enable_fluentd"}
 
 
@@ -74,8 +77,67 @@ def _effective_flags(resolved: Globals, problems: Problems) -> tuple[dict[str, A
     return values, notices
 
 
+_PROXYSQL_NEEDS = {
+    "enable_haproxy": "ProxySQL is deployed with haproxy and keepalived (Kolla's loadbalancer), which hold "
+    "the VIP it listens on",
+    "enable_mariadb": "ProxySQL balances the mariadb hosts",
+}
+
+
+def _check_proxysql(values: dict[str, Any], user_set: frozenset[str], problems: Problems) -> list[str]:
+    """ProxySQL needs haproxy (the VIP) and MariaDB. Turned on by the user without them, it is an error;
+    by Kolla's default alone (enable_haproxy false: the VIP is a mariadb host), it is switched off."""
+    missing = [flag for flag in _PROXYSQL_NEEDS if values.get("enable_proxysql") and not values.get(flag)]
+    if not missing:
+        return []
+    if "enable_proxysql" in user_set:
+        problems.add(
+            "globals.enable_proxysql", True, f"false when {missing[0]} is false: {_PROXYSQL_NEEDS[missing[0]]}"
+        )
+        return []
+    values["enable_proxysql"] = False
+    return [
+        f"Kolla turns on enable_proxysql by default; with {missing[0]} false kolla-pulumi does not deploy it, so "
+        "it is off and services reach MariaDB directly (set it to false in globals to silence this)."
+    ]
+
+
+def _check_loadbalancer(values: Mapping[str, Any], inventory: Inventory, problems: Problems) -> None:
+    """With haproxy on: a VIP no host has (keepalived holds it), hosts to run on, and what is not deployed."""
+    owners = {a: h.name for h in inventory.hosts.values() for a in (h.address, h.api_address)}
+    internal = values["kolla_internal_vip_address"]
+    vips = {"kolla_internal_vip_address": internal}
+    if values["kolla_external_vip_address"] != internal:
+        vips["kolla_external_vip_address"] = values["kolla_external_vip_address"]
+    for key, vip in vips.items():
+        if vip in owners:
+            problems.add(
+                f"globals.{key}",
+                vip,
+                f"an address no host has (it is {owners[vip]}'s): with enable_haproxy, keepalived holds the VIP "
+                "and haproxy listens on it at the ports the services use on their hosts' own addresses",
+            )
+    if not inventory.group("loadbalancer"):
+        proxysql = ", keepalived and proxysql" if values.get("enable_proxysql") else " and keepalived"
+        problems.note(
+            f"inventory.groups.loadbalancer: no host to run haproxy{proxysql} on "
+            "(it follows `network` unless given); add one or set globals.enable_haproxy to false"
+        )
+    if values.get("haproxy_single_external_frontend"):
+        problems.add(
+            "globals.haproxy_single_external_frontend", True, "false: the single external frontend is not deployed yet"
+        )
+
+
 def _check_vip(values: Mapping[str, Any], inventory: Inventory, problems: Problems) -> None:
+    if values.get("enable_keepalived") and not values.get("enable_haproxy"):
+        problems.add(
+            "globals.enable_keepalived",
+            True,
+            "false when enable_haproxy is false: keepalived is deployed with haproxy (Kolla's loadbalancer)",
+        )
     if values.get("enable_haproxy"):
+        _check_loadbalancer(values, inventory, problems)
         return
     db_hosts = inventory.group("mariadb") or inventory.group("control")
     addresses = {h.api_address for h in db_hosts}
@@ -121,6 +183,7 @@ def resolve_stack_config(raw: Mapping[str, Any], custom: CustomConfig | None = N
             problems.items.extend(exc.problems)
     if "globals" in sections and "inventory" in sections:
         values, notices = _effective_flags(sections["globals"], problems)
+        notices += _check_proxysql(values, sections["globals"].user_set, problems)
         _check_vip(values, sections["inventory"], problems)
         required = {
             key

@@ -1,0 +1,150 @@
+"""Placement: the resource-provider API nova schedules against (Kolla's `placement` role)."""
+
+from __future__ import annotations
+
+from components.catalogue.model import (
+    BootstrapJob,
+    ConfigFile,
+    Container,
+    Context,
+    DatabaseJob,
+    Frontend,
+    Healthcheck,
+    KeystoneRegistration,
+    KeystoneService,
+    KeystoneUser,
+    Service,
+)
+from components.catalogue.volumes import default_volumes
+
+# Kolla's `placement_wsgi_provider`: uwsgi by default in 2025.1, Apache's mod_wsgi on request.
+_APACHE_CONF_DIR = "{{ 'apache2/conf-enabled' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd/conf.d' }}"
+_COMMAND = (
+    "{% if placement_wsgi_provider == 'apache' %}"
+    "/usr/sbin/{{ 'apache2' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd' }} -DFOREGROUND"
+    "{% else %}uwsgi /etc/placement/placement-api-uwsgi.ini{% endif %}"
+)
+
+
+def _apache(ctx: Context) -> bool:
+    return ctx["placement_wsgi_provider"] == "apache"
+
+
+def _uwsgi(ctx: Context) -> bool:
+    return ctx["placement_wsgi_provider"] == "uwsgi"
+
+
+def _frontend(name: str, port: str, external: bool) -> Frontend:
+    return Frontend(
+        name,
+        port=port,
+        listen_port="{{ placement_api_listen_port }}",
+        external=external,
+        backend_extra=("option httpchk GET /",),
+    )
+
+
+SERVICE = Service(
+    name="placement",
+    enable_flag="enable_placement",
+    depends_on=("common", "mariadb", "memcached", "rabbitmq", "keystone"),
+    passwords=(
+        "placement_database_password",
+        "placement_keystone_password",
+        "nova_api_database_password",
+        "keystone_admin_password",
+        "memcache_secret_key",
+    ),
+    variables={
+        "placement_database_name": "placement",
+        "placement_database_user": "placement",
+        "placement_database_address": "{{ database_address | put_address_in_context('url') }}:{{ database_port }}",
+        "placement_database_host": "{{ database_address }}",
+        # migrate-db.rc names the nova_api database (Kolla declares these in both roles, same values).
+        "nova_api_database_name": "nova_api",
+        "nova_api_database_user": "nova_api",
+        "nova_api_database_host": "{{ database_address }}",
+        "placement_logging_debug": "{{ openstack_logging_debug }}",
+        "placement_api_workers": "{{ openstack_service_workers }}",
+        "placement_wsgi_provider": "uwsgi",
+        # group_vars every keystone_authtoken section reads (same values wherever they are declared).
+        "memcache_security_strategy": "ENCRYPT",
+        "default_project_domain_id": "default",
+        "default_user_domain_id": "default",
+        "default_project_domain_name": "Default",
+        "default_user_domain_name": "Default",
+    },
+    containers=(
+        Container(
+            key="placement-api",
+            container_name="placement_api",
+            image="placement-api",
+            group="placement-api",
+            command=_COMMAND,
+            volumes=default_volumes("placement-api"),
+            files=(
+                ConfigFile(
+                    "placement/placement.conf.j2",
+                    "/etc/placement/placement.conf",
+                    "placement",
+                    ini_overrides=(
+                        "global.conf",
+                        "placement.conf",
+                        "placement/{container_key}.conf",
+                        "placement/{host}/placement.conf",
+                    ),
+                ),
+                ConfigFile(
+                    "placement/placement-api-wsgi.conf.j2",
+                    f"/etc/{_APACHE_CONF_DIR}/00-placement-api.conf",
+                    "placement",
+                    when=_apache,
+                ),
+                ConfigFile(
+                    "placement/placement-api-uwsgi.ini.j2",
+                    "/etc/placement/placement-api-uwsgi.ini",
+                    "placement",
+                    when=_uwsgi,
+                ),
+                ConfigFile("placement/migrate-db.rc.j2", "/etc/placement/migrate-db.rc", "placement"),
+            ),
+            permissions=(
+                {"path": "/var/log/kolla/placement", "owner": "placement:kolla", "recurse": True},
+                {"path": "/var/log/kolla/placement/placement-api.log", "owner": "placement:placement"},
+            ),
+            healthcheck=Healthcheck(
+                "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
+                ":{{ placement_api_listen_port }}"
+            ),
+            haproxy=(
+                _frontend("placement_api", "{{ placement_api_port }}", external=False),
+                _frontend("placement_api_external", "{{ placement_api_public_port }}", external=True),
+            ),
+        ),
+    ),
+    # Kolla's deploy.yml: register, then (bootstrap.yml) database, user and db sync, then the container.
+    jobs=(
+        KeystoneRegistration(
+            name="placement_keystone_registration",
+            services=(
+                KeystoneService(
+                    name="placement",
+                    type="placement",
+                    description="Placement Service",
+                    endpoints={
+                        "internal": "{{ placement_internal_endpoint }}",
+                        "public": "{{ placement_public_endpoint }}",
+                    },
+                ),
+            ),
+            users=(KeystoneUser(user="{{ placement_keystone_user }}", password_key="placement_keystone_password"),),
+        ),
+        DatabaseJob(
+            name="placement_database",
+            database="{{ placement_database_name }}",
+            user="{{ placement_database_user }}",
+            password_key="placement_database_password",
+        ),
+        BootstrapJob(name="bootstrap_placement", container_key="placement-api"),
+    ),
+)

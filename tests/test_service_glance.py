@@ -1,0 +1,226 @@
+"""Glance against Kolla 2025.1: glance_api's spec and placement, glance-api.conf, its jobs and secrets."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from typing import Any
+
+import pytest
+
+from components.catalogue import glance
+from components.config.stack import resolve_stack_config
+from components.context import render_string
+from components.deployment import plan_deployment
+from components.render import NO_OVERRIDES
+from tests.conftest import make_config
+from tests.harness import Run, run_program
+
+IMAGE = "10.77.0.1:5000/openstack.kolla/glance-api:2025.1-debian-bookworm"
+
+
+def multinode(**globals_: Any) -> dict[str, Any]:
+    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
+    config = make_config(hosts=4, enable_glance=True, **globals_)
+    config["inventory"]["groups"] = {
+        "control": ["h1"],
+        "network": ["h2"],
+        "compute": ["h3", "h4"],
+        "storage": ["h1"],
+        "monitoring": ["h1"],
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return multinode()
+
+
+@pytest.fixture(scope="module")
+def run(config) -> Run:
+    return run_program(config)
+
+
+def _plan(config: dict[str, Any]):
+    return plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
+
+
+def _files(config: dict[str, Any], host: str = "h1", key: str = "glance-api") -> dict[str, str]:
+    for service in _plan(config).services:
+        for c in service.containers:
+            if (c.host, c.key) == (host, key):
+                return dict(c.files)
+    raise KeyError((host, key))
+
+
+def _ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def _volumes(container) -> set[str]:
+    out = set()
+    for v in container.inputs.get("volumes", []):
+        source = v.get("hostPath") or v.get("volumeName")
+        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
+    return out
+
+
+def _hosts_of(run: Run, container_name: str) -> set[str]:
+    return {c.provider.removesuffix("-docker") for c in run.containers().values() if c.inputs["name"] == container_name}
+
+
+def test_glance_api_runs_like_kollas(run):
+    c = run.containers()["h1-glance_api"]
+    assert _volumes(c) == {
+        "/etc/kolla/glance-api/:/var/lib/kolla/config_files/:ro",
+        "/etc/localtime:/etc/localtime:ro",
+        "glance:/var/lib/glance/",
+        "kolla_logs:/var/log/kolla/",
+        "/dev/shm:/dev/shm",
+    }
+    assert not c.inputs.get("privileged"), "Kolla's glance_api is privileged only for cinder iSCSI/ceph backends"
+    assert c.inputs["healthcheck"]["tests"] == ["CMD-SHELL", "healthcheck_curl http://10.77.0.11:9292"]
+    assert "glance" in {r.inputs.get("name") for r in run.of_type("docker:index/volume:Volume")}
+
+
+def test_glance_api_image_is_kollas(config):
+    plan = _plan(config)
+    (api,) = [c for s in plan.services if s.service.name == "glance" for c in s.containers]
+    assert api.image == IMAGE
+    assert api.container_name == "glance_api"
+
+
+def test_glance_api_only_on_control_in_multinode(run):
+    assert _hosts_of(run, "glance_api") == {"h1"}
+
+
+def test_glance_api_hosts_follows_kollas_rule():
+    """Kolla's glance_api_hosts: the first glance-api host with the file store on the named volume, all of
+    them with any other datadir (e.g. a shared mount)."""
+    config = multinode()
+    config["inventory"]["groups"]["control"] = ["h1", "h2"]
+    assert _plan(config).host_contexts["h1"]["glance_api_hosts"] == ["h1"]
+    shared = multinode(glance_file_datadir_volume="/srv/glance")
+    shared["inventory"]["groups"]["control"] = ["h1", "h2"]
+    assert _plan(shared).host_contexts["h2"]["glance_api_hosts"] == ["h1", "h2"]
+
+
+def test_glance_api_only_on_the_first_glance_api_host_with_the_file_store():
+    config = multinode()
+    config["inventory"]["groups"]["control"] = ["h1", "h2"]
+    hosts = {c.host for s in _plan(config).services if s.service.name == "glance" for c in s.containers}
+    assert hosts == {"h1"}
+
+
+def test_glance_api_conf_has_kollas_values(config):
+    pw = config["passwords"]
+    conf = _ini(_files(config)["glance-api.conf"])
+    assert conf["DEFAULT"]["bind_host"] == "10.77.0.11"
+    assert conf["DEFAULT"]["bind_port"] == "9292"
+    assert conf["DEFAULT"]["worker_self_reference_url"] == "http://10.77.0.11:9292"
+    assert conf["DEFAULT"]["enabled_backends"] == "file:file, http:http"
+    assert conf["DEFAULT"]["transport_url"] == f"rabbit://openstack:{pw['rabbitmq_password']}@10.77.0.11:5672//"
+    assert conf["database"]["connection"] == (
+        f"mysql+pymysql://glance:{pw['glance_database_password']}@10.77.0.11:3306/glance"
+    )
+    auth = conf["keystone_authtoken"]
+    assert auth["www_authenticate_uri"] == "http://10.77.0.11:5000"
+    assert auth["auth_url"] == "http://10.77.0.11:5000"
+    assert auth["username"] == "glance"
+    assert auth["password"] == pw["glance_keystone_password"]
+    assert auth["project_name"] == "service"
+    assert auth["memcache_security_strategy"] == "ENCRYPT"
+    assert auth["memcache_secret_key"] == pw["memcache_secret_key"]
+    assert auth["memcached_servers"] == "10.77.0.11:11211"
+    assert conf["paste_deploy"]["flavor"] == "keystone"
+    # Kolla renders `default_backend = "file"`; merge_configs' oslo parser drops the quotes, as ours does.
+    assert conf["glance_store"]["default_backend"] == "file"
+    assert conf["file"]["filesystem_store_datadir"] == "/var/lib/glance/images/"
+    assert conf["os_glance_staging_store"]["filesystem_store_datadir"] == "/var/lib/glance/staging"
+    assert conf["oslo_messaging_notifications"]["driver"] == "noop"
+    assert conf["cors"]["allowed_origin"] == "http://10.77.0.11"
+
+
+def test_glance_cache_conf_only_with_the_image_cache(config):
+    assert "glance-cache.conf" not in _files(config)
+    files = _files(multinode(enable_glance_image_cache=True))
+    cache = _ini(files["glance-cache.conf"])
+    assert cache["DEFAULT"]["image_cache_dir"] == "/var/lib/glance/image-cache"
+    assert _ini(files["glance-api.conf"])["paste_deploy"]["flavor"] == "keystone+cachemanagement"
+    dests = [f["dest"] for f in json.loads(files["config.json"])["config_files"]]
+    assert dests == ["/etc/glance/glance-api.conf", "/etc/glance/glance-cache.conf"]
+
+
+def test_config_json_is_kollas(config):
+    document = json.loads(_files(config)["config.json"])
+    assert document["command"] == "glance-api"
+    assert document["config_files"] == [
+        {
+            "source": "/var/lib/kolla/config_files/glance-api.conf",
+            "dest": "/etc/glance/glance-api.conf",
+            "owner": "glance",
+            "perm": "0600",
+        }
+    ]
+    assert {"path": "/var/lib/glance", "owner": "glance:glance", "recurse": True} in document["permissions"]
+
+
+def test_haproxy_entries_are_kollas(config):
+    ctx = _plan(config).base
+    entries = {f.name: f for f in glance.SERVICE.container("glance-api").haproxy}
+    assert set(entries) == {"glance_api", "glance_api_external"}
+    assert entries["glance_api_external"].external and not entries["glance_api"].external
+    for f in entries.values():
+        assert render_string(f.port, ctx) == "9292"
+        assert [render_string(x, ctx) for x in f.frontend_extra] == ["timeout client 6h"]
+        assert [render_string(x, ctx) for x in f.backend_extra] == ["timeout server 6h", "option httpchk"]
+
+
+def test_registration_is_kollas(config):
+    (job,) = [j for s in _plan(config).services for j in s.jobs if j.name == "glance_register"]
+    params = json.loads(job.stdin)
+    assert params["services"] == [
+        {
+            "name": "glance",
+            "type": "image",
+            "description": "Openstack Image",
+            "endpoints": {"internal": "http://10.77.0.11:9292", "public": "http://10.77.0.11:9292"},
+        }
+    ]
+    (user,) = params["users"]
+    assert (user["user"], user["project"], user["role"]) == ("glance", "service", "admin")
+    assert user["password"] == config["passwords"]["glance_keystone_password"]
+
+
+def test_jobs_in_kollas_order(run):
+    r = run.resources
+    assert {"mariadb", "keystone"} <= set(r["h1-glance_database"].depends_on)
+    assert "h1-glance_database" in r["h1-glance_register"].depends_on
+    assert "h1-glance_register" in r["h1-bootstrap_glance"].depends_on
+    assert "h1-bootstrap_glance" in r["h1-glance_api"].depends_on
+    assert "h1-glance-api-config" in r["h1-bootstrap_glance"].depends_on
+
+
+def test_bootstrap_is_kollas(run):
+    script = run.resources["h1-bootstrap_glance"].inputs["create"]
+    assert "-e KOLLA_BOOTSTRAP=" in script
+    assert "-v glance:/var/lib/glance/" in script
+    assert IMAGE in script
+
+
+def test_glance_secrets_are_only_in_secret_inputs(run, config):
+    secrets = [config["passwords"][k] for k in glance.SERVICE.passwords]
+    seen = set()
+    for resource in run.resources.values():
+        for key, value in resource.inputs.items():
+            text = json.dumps(value, default=str)
+            for secret in secrets:
+                if secret in text:
+                    assert key in resource.secret_inputs, f"{resource.name}.{key} carries a password in plain text"
+                    seen.add(resource.name)
+    assert {"h1-glance_database", "h1-glance_register"} <= seen
+    # Config files travel base64-encoded on stdin: the whole stdin is a secret.
+    assert "stdin" in run.resources["h1-glance-api-config"].secret_inputs

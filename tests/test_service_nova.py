@@ -1,0 +1,465 @@
+"""Nova (Kolla's `nova` and `nova-cell` roles, 2025.1): container specs and placement on a multinode
+inventory, rendered nova.conf per container, the cell set-up jobs in order, the virt_type blast radius,
+scaling out compute hosts, and secrets."""
+
+from __future__ import annotations
+
+import configparser
+import copy
+import dataclasses
+import itertools
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.catalogue import nova, nova_cell
+from components.config.passwords import genpwd
+from components.config.stack import resolve_stack_config
+from components.deployment import plan_deployment
+from components.render import NO_OVERRIDES
+from tests.conftest import host, make_config
+from tests.harness import Run, run_program
+
+TAG = "2025.1-debian-bookworm"
+CONTROL = {"nova_api", "nova_metadata", "nova_scheduler", "nova_conductor", "nova_novncproxy"}
+COMPUTE = {"nova_ssh", "nova_libvirt", "nova_compute"}
+
+
+@cache
+def _nova_ssh_key() -> dict[str, str]:
+    return genpwd(keys=["nova_ssh_key"])["nova_ssh_key"]
+
+
+def multinode(**globals_: Any) -> dict[str, Any]:
+    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
+    config = make_config(hosts=4, enable_nova=True, **globals_)
+    config["inventory"]["groups"] = {
+        "control": ["h1"],
+        "network": ["h2"],
+        "compute": ["h3", "h4"],
+        "storage": ["h1"],
+        "monitoring": ["h1"],
+    }
+    config["passwords"]["nova_ssh_key"] = copy.deepcopy(_nova_ssh_key())
+    return config
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return multinode()
+
+
+def snapshot(run: Run) -> Run:
+    """A copy of a run's records: a later run_program in the same session may still add to the live ones."""
+    resources = {
+        name: dataclasses.replace(
+            r, inputs=copy.deepcopy(r.inputs), secret_inputs=set(r.secret_inputs), depends_on=list(r.depends_on)
+        )
+        for name, r in run.resources.items()
+    }
+    return Run(resources=resources, outputs=run.outputs, secret_outputs=run.secret_outputs)
+
+
+@pytest.fixture(scope="module")
+def run(config) -> Run:
+    return snapshot(run_program(config))
+
+
+@pytest.fixture(scope="module")
+def plan(config):
+    return plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
+
+
+def _files(plan, host: str, key: str) -> dict[str, str]:
+    for service in plan.services:
+        for c in service.containers:
+            if (c.host, c.key) == (host, key):
+                return dict(c.files)
+    raise KeyError((host, key))
+
+
+def _job(plan, host: str, name: str):
+    return next(j for s in plan.services for j in s.jobs if (j.host, j.name) == (host, name))
+
+
+def _ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def _volumes(container) -> set[str]:
+    out = set()
+    for v in container.inputs.get("volumes", []):
+        source = v.get("hostPath") or v.get("volumeName")
+        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
+    for m in container.inputs.get("mounts", []):
+        out.add(f"{m['source']}:{m['target']}:{m['bindOptions']['propagation']}")
+    return out
+
+
+def _nova_containers(run: Run) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for name, c in run.containers().items():
+        if c.inputs["name"] in CONTROL | COMPUTE:
+            out.setdefault(name.split("-", 1)[0], set()).add(c.inputs["name"])
+    return out
+
+
+# --- placement and specs -------------------------------------------------------------------------
+
+
+def test_containers_on_the_hosts_kolla_puts_them(run):
+    assert _nova_containers(run) == {"h1": CONTROL, "h3": COMPUTE, "h4": COMPUTE}
+
+
+def test_all_in_one_runs_every_nova_container_on_its_one_host():
+    config = make_config(enable_nova=True)
+    config["passwords"]["nova_ssh_key"] = copy.deepcopy(_nova_ssh_key())
+    assert _nova_containers(run_program(config)) == {"h1": CONTROL | COMPUTE}
+
+
+def test_images_are_kollas(run):
+    images = {r.inputs["name"].rsplit("/", 1)[-1] for r in run.of_type("RemoteImage") if "/nova-" in r.inputs["name"]}
+    expected = ["nova-api", "nova-scheduler", "nova-conductor", "nova-novncproxy", "nova-ssh", "nova-libvirt"]
+    assert images == {f"{i}:{TAG}" for i in [*expected, "nova-compute"]}
+
+
+def test_nova_libvirt_is_privileged_in_the_hosts_pid_and_cgroup_namespaces(run):
+    c = run.containers()["h3-nova_libvirt"]
+    assert c.inputs.get("privileged") is True
+    assert c.inputs["pidMode"] == "host"
+    assert c.inputs["cgroupnsMode"] == "host"
+    assert _volumes(c) == {
+        "/etc/kolla/nova-libvirt/:/var/lib/kolla/config_files/:ro",
+        "/etc/localtime:/etc/localtime:ro",
+        "/lib/modules:/lib/modules:ro",
+        "/run:/run:shared",
+        "/dev:/dev",
+        "/sys/fs/cgroup:/sys/fs/cgroup",
+        "kolla_logs:/var/log/kolla/",
+        "libvirtd:/var/lib/libvirt",
+        "nova_compute:/var/lib/nova/",
+        "nova_libvirt_qemu:/etc/libvirt/qemu",
+    }
+    assert c.inputs["healthcheck"]["tests"] == ["CMD-SHELL", "virsh version --daemon"]
+
+
+def test_nova_compute_is_privileged_with_the_hosts_ipc(run):
+    c = run.containers()["h4-nova_compute"]
+    assert c.inputs.get("privileged") is True
+    assert c.inputs["ipcMode"] == "host"
+    assert "pidMode" not in c.inputs
+    assert "LIBGUESTFS_BACKEND=direct" in c.inputs["envs"]
+    assert _volumes(c) == {
+        "/etc/kolla/nova-compute/:/var/lib/kolla/config_files/:ro",
+        "/etc/localtime:/etc/localtime:ro",
+        "/lib/modules:/lib/modules:ro",
+        "/run:/run:shared",
+        "/dev:/dev",
+        "kolla_logs:/var/log/kolla/",
+        "libvirtd:/var/lib/libvirt",
+        "nova_compute:/var/lib/nova/",
+    }
+    assert c.inputs["healthcheck"]["tests"] == ["CMD-SHELL", "healthcheck_port nova-compute 5672"]
+
+
+def test_nova_ssh_and_control_volumes_and_healthchecks(run):
+    c = run.containers()
+    assert _volumes(c["h3-nova_ssh"]) == {
+        "/etc/kolla/nova-ssh/:/var/lib/kolla/config_files/:ro",
+        "/etc/localtime:/etc/localtime:ro",
+        "kolla_logs:/var/log/kolla",
+        "nova_compute:/var/lib/nova",
+    }
+    assert c["h3-nova_ssh"].inputs["healthcheck"]["tests"][1] == "healthcheck_listen sshd 8022"
+    assert c["h1-nova_api"].inputs.get("privileged") is True
+    assert "/lib/modules:/lib/modules:ro" in _volumes(c["h1-nova_api"])
+    assert "/dev/shm:/dev/shm" in _volumes(c["h1-nova_scheduler"])
+    assert not c["h1-nova_metadata"].inputs.get("privileged")
+    checks = {name: c[f"h1-{name}"].inputs["healthcheck"]["tests"][1] for name in CONTROL}
+    assert checks == {
+        "nova_api": "healthcheck_curl http://10.77.0.11:8774 ",
+        "nova_metadata": "healthcheck_curl http://10.77.0.11:8775 ",
+        "nova_scheduler": "healthcheck_port nova-scheduler 5672",
+        "nova_conductor": "healthcheck_port nova-conductor 5672",
+        "nova_novncproxy": "healthcheck_curl http://10.77.0.11:6080/vnc_lite.html",
+    }
+
+
+def test_named_volumes_survive_destroy(run):
+    for name in ("libvirtd", "nova_compute", "nova_libvirt_qemu"):
+        assert run.resources[f"h3-volume-{name}"].retain_on_delete, name
+    assert "h1-volume-libvirtd" not in run.resources
+
+
+def test_haproxy_entries_are_kollas():
+    def names(service, key):
+        return {f.name: f.external for f in service.SERVICE.container(key).haproxy}
+
+    assert names(nova, "nova-api") == {"nova_api": False, "nova_api_external": True}
+    assert names(nova, "nova-metadata") == {"nova_metadata": False, "nova_metadata_external": True}
+    assert names(nova_cell, "nova-novncproxy") == {"nova_novncproxy": False, "nova_novncproxy_external": True}
+    metadata_external = nova.SERVICE.container("nova-metadata").haproxy[1]
+    assert not metadata_external.enabled({"nova_enable_external_metadata": False})
+
+
+# --- rendered files -------------------------------------------------------------------------------
+
+
+def test_api_nova_conf_points_at_cell0_and_the_api_database(plan, config):
+    pw = config["passwords"]
+    conf = _ini(_files(plan, "h1", "nova-api")["nova.conf"])
+    assert conf["DEFAULT"]["log_file"] == "/var/log/kolla/nova/nova-api.log"
+    assert conf["DEFAULT"]["transport_url"] == f"rabbit://openstack:{pw['rabbitmq_password']}@10.77.0.11:5672//"
+    assert conf["database"]["connection"] == (
+        f"mysql+pymysql://nova:{pw['nova_database_password']}@10.77.0.11:3306/nova_cell0"
+    )
+    assert conf["api_database"]["connection"] == (
+        f"mysql+pymysql://nova_api:{pw['nova_api_database_password']}@10.77.0.11:3306/nova_api"
+    )
+    assert conf["placement"]["username"] == "placement"
+    assert conf["placement"]["password"] == pw["placement_keystone_password"]
+    assert conf["placement"]["auth_url"] == "http://10.77.0.11:5000"
+    assert conf["keystone_authtoken"]["password"] == pw["nova_keystone_password"]
+    assert conf["oslo_messaging_rabbit"]["heartbeat_in_pthread"] == "True"
+    assert conf["oslo_messaging_rabbit"]["processname"] == "nova-api"
+    assert conf["scheduler"]["discover_hosts_in_cells_interval"] == "-1"
+    assert conf["glance"]["api_servers"] == "http://10.77.0.11:9292"
+    assert not conf.has_section("libvirt")
+
+
+def test_neutron_section_as_kolla_renders_it(plan, config):
+    pw = config["passwords"]
+    for name, key in (("h1", "nova-api"), ("h1", "nova-conductor"), ("h3", "nova-compute")):
+        section = _ini(_files(plan, name, key)["nova.conf"])["neutron"]
+        assert section["username"] == "neutron", key
+        assert section["password"] == pw["neutron_keystone_password"], key
+        assert section["metadata_proxy_shared_secret"] == pw["metadata_secret"], key
+        assert section["auth_url"] == "http://10.77.0.11:5000", key
+        assert section["valid_interfaces"] == "internal", key
+
+
+def test_cell_nova_conf_per_container(plan, config):
+    pw = config["passwords"]
+    cell_db = f"mysql+pymysql://nova:{pw['nova_database_password']}@10.77.0.11:3306/nova"
+    conductor = _ini(_files(plan, "h1", "nova-conductor")["nova.conf"])
+    assert conductor["database"]["connection"] == cell_db
+    assert conductor["api_database"]["connection"].endswith("@10.77.0.11:3306/nova_api")
+    assert conductor["DEFAULT"]["transport_url"] == f"rabbit://openstack:{pw['rabbitmq_password']}@10.77.0.11:5672//"
+    assert conductor["scheduler"]["max_attempts"] == "10"
+    novnc = _ini(_files(plan, "h1", "nova-novncproxy")["nova.conf"])
+    assert novnc["database"]["connection"] == cell_db
+    assert not novnc.has_section("api_database")
+    compute = _ini(_files(plan, "h3", "nova-compute")["nova.conf"])
+    assert not compute.has_section("database") and not compute.has_section("api_database")
+    assert compute["DEFAULT"]["compute_driver"] == "libvirt.LibvirtDriver"
+    assert compute["DEFAULT"]["my_ip"] == "10.77.0.13"
+    assert compute["placement"]["password"] == pw["placement_keystone_password"]
+    assert compute["vnc"]["server_listen"] == "10.77.0.13"
+    assert compute["vnc"]["novncproxy_base_url"] == "http://10.77.0.11:6080/vnc_lite.html"
+    # Kolla sets the console's public URL on compute hosts only.
+    assert "novncproxy_base_url" not in conductor["vnc"]
+
+
+def test_libvirt_section_only_in_nova_compute(plan):
+    compute = _ini(_files(plan, "h4", "nova-compute")["nova.conf"])
+    assert compute["libvirt"]["virt_type"] == "kvm"
+    assert compute["libvirt"]["connection_uri"] == "qemu+tcp://10.77.0.14/system"
+    assert compute["libvirt"]["live_migration_inbound_addr"] == "10.77.0.14"
+    assert compute["workarounds"]["skip_cpu_compare_on_dest"] == "true"
+    for name, key in (
+        ("h1", "nova-api"),
+        ("h1", "nova-scheduler"),
+        ("h1", "nova-conductor"),
+        ("h1", "nova-novncproxy"),
+    ):
+        assert not _ini(_files(plan, name, key)["nova.conf"]).has_section("libvirt"), key
+
+
+def test_compute_files_and_config_json(plan, config):
+    files = _files(plan, "h3", "nova-compute")
+    assert files["compute_id"] == nova_cell.to_uuid("h3")
+    assert files["hostnqn"].strip() == f"nqn.2014-08.org.nvmexpress:uuid:{nova_cell.to_uuid('h3')}"
+    assert f"password={config['passwords']['libvirt_sasl_password']}\n" in files["auth.conf"]
+    document = json.loads(files["config.json"])
+    assert document["command"] == "nova-compute"
+    assert {f["dest"] for f in document["config_files"]} == {
+        "/etc/nova/nova.conf",
+        "/var/lib/nova/compute_id",
+        "/etc/nvme/hostnqn",
+        "/var/lib/nova/.config/libvirt/auth.conf",
+    }
+
+
+def test_libvirt_and_ssh_files(plan, config):
+    libvirt = _files(plan, "h3", "nova-libvirt")
+    assert 'listen_addr = "10.77.0.13"\n' in libvirt["libvirtd.conf"]
+    assert 'auth_tcp = "sasl"\n' in libvirt["libvirtd.conf"]
+    assert 'tcp_port = "16509"\n' in libvirt["libvirtd.conf"]
+    assert libvirt["sasl.conf"] == "mech_list: DIGEST-MD5\nsasldb_path: /etc/libvirt/passwd.db\n"
+    # The SASL user nova_compute logs in as is created from auth.conf before libvirtd starts.
+    assert json.loads(libvirt["config.json"])["command"] == "/usr/bin/nova-libvirt-startup.sh"
+    startup = libvirt["nova-libvirt-startup.sh"]
+    assert "| saslpasswd2 -c -p -a libvirt nova\n" in startup
+    assert startup.endswith("exec /usr/local/bin/kolla_nova_libvirt_start\n")
+    assert config["passwords"]["libvirt_sasl_password"] not in startup
+    assert f"password={config['passwords']['libvirt_sasl_password']}\n" in libvirt["auth.conf"]
+    ssh = _files(plan, "h3", "nova-ssh")
+    assert ssh["sshd_config"].startswith("Port 8022\nListenAddress 10.77.0.13\n")
+    assert "Subsystem       sftp    /usr/lib/openssh/sftp-server" in ssh["sshd_config"]
+    assert ssh["id_rsa"].strip() == config["passwords"]["nova_ssh_key"]["private_key"].strip()
+    assert ssh["id_rsa.pub"].strip() == config["passwords"]["nova_ssh_key"]["public_key"].strip()
+
+
+def test_nova_api_runs_under_uwsgi_like_kolla(plan):
+    files = _files(plan, "h1", "nova-api")
+    ini = _ini(files["nova-api-uwsgi.ini"])["uwsgi"]
+    assert ini["http"] == "10.77.0.11:8774"
+    assert ini["module"] == "nova.wsgi.osapi_compute:application"
+    assert ini["logfile-chmod"] == "644"
+    metadata = _ini(_files(plan, "h1", "nova-metadata")["nova-metadata-uwsgi.ini"])["uwsgi"]
+    assert metadata["http"] == "10.77.0.11:8775"
+    assert metadata["module"] == "nova.wsgi.metadata:application"
+    assert json.loads(files["config.json"])["command"] == "uwsgi /etc/nova/nova-api-uwsgi.ini"
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+
+
+def test_cell_setup_jobs_in_kollas_order(run):
+    r = run.resources
+    chain = [
+        "h1-nova_api_database",
+        "h1-nova_cell0_database",
+        "h1-nova_api_bootstrap",
+        "h1-nova_keystone_registration",
+    ]
+    for before, after in itertools.pairwise(chain):
+        assert before in r[after].depends_on, (before, after)
+    for name in CONTROL - {"nova_conductor", "nova_novncproxy"}:
+        assert chain[-1] in r[f"h1-{name}"].depends_on, name
+    # map_cell0 and create_cell need the running API; the scheduler reloads its cells afterwards.
+    assert {"h1-nova_api", "h1-nova_scheduler"} <= set(r["h1-nova_cell_mappings"].depends_on)
+    assert "h1-nova_cell_mappings" in r["h1-nova_refresh_scheduler_cell_cache"].depends_on
+    assert "placement" in r["h1-nova_api_database"].depends_on
+    # nova-cell waits for all of nova, then: cell database, cell db sync, containers, discovery.
+    assert "nova" in r["h1-nova_cell_database"].depends_on
+    assert "h1-nova_cell_database" in r["h1-nova_cell_bootstrap"].depends_on
+    for name in ("h1-nova_conductor", "h3-nova_compute", "h4-nova_libvirt"):
+        assert "h1-nova_cell_bootstrap" in r[name].depends_on, name
+    assert {"h3-nova_compute", "h4-nova_compute", "h4-nova_libvirt", "h1-nova_conductor"} <= set(
+        r["h1-nova_discover_hosts"].depends_on
+    )
+
+
+def test_bootstrap_containers_are_kollas(plan):
+    api = _job(plan, "h1", "nova_api_bootstrap")
+    assert "-e KOLLA_UPGRADE=" in api.script and f"nova-api:{TAG}" in api.script
+    assert "/etc/kolla/nova-api/:/var/lib/kolla/config_files/:ro" in api.script
+    cell = _job(plan, "h1", "nova_cell_bootstrap")
+    assert "-e KOLLA_UPGRADE=" in cell.script and f"nova-conductor:{TAG}" in cell.script
+
+
+def test_cell_mappings_get_their_urls_on_stdin_only(plan, config):
+    pw = config["passwords"]
+    job = _job(plan, "h1", "nova_cell_mappings")
+    assert job.stdin.splitlines() == [
+        f"mysql+pymysql://nova:{pw['nova_database_password']}@10.77.0.11:3306/nova_cell0",
+        f"mysql+pymysql://nova:{pw['nova_database_password']}@10.77.0.11:3306/nova",
+        f"rabbit://openstack:{pw['rabbitmq_password']}@10.77.0.11:5672//",
+    ]
+    assert "docker exec -i -u nova nova_api" in job.script
+    for word in ("map_cell0", "create_cell", "update_cell", "list_cells --verbose"):
+        assert word in job.script, word
+    assert pw["nova_database_password"] not in job.script and pw["rabbitmq_password"] not in job.script
+
+
+def test_discover_hosts_waits_for_every_compute_host_in_the_first_conductor(plan):
+    job = _job(plan, "h1", "nova_discover_hosts")
+    assert "docker exec -i nova_conductor" in job.script
+    assert "discover_hosts --by-service --cell_uuid" in job.script
+    assert 'expected="h3 h4"' in job.script
+    assert "compute=h3,h4" in job.script.splitlines()[0]
+    assert '"$tries" -ge 20' in job.script and "sleep 10" in job.script
+
+
+def test_keystone_registration_is_kollas(plan, config):
+    params = json.loads(_job(plan, "h1", "nova_keystone_registration").stdin)
+    assert params["services"] == [
+        {
+            "name": "nova",
+            "type": "compute",
+            "description": "OpenStack Compute Service",
+            "endpoints": {"internal": "http://10.77.0.11:8774/v2.1", "public": "http://10.77.0.11:8774/v2.1"},
+        }
+    ]
+    assert [(u["user"], u["project"], u["role"]) for u in params["users"]] == [("nova", "service", "admin")]
+    assert params["users"][0]["password"] == config["passwords"]["nova_keystone_password"]
+    assert params["user_roles"] == [{"user": "nova", "project": "service", "role": "service"}]
+
+
+# --- blast radius ---------------------------------------------------------------------------------
+
+
+def _inputs(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
+    containers = {n: r.inputs for n, r in run.containers().items()}
+    jobs = {
+        n: r.inputs
+        for n, r in run.resources.items()
+        if r.type == "command:remote:Command"
+        and r.parent in {"nova", "nova-cell", "placement"}
+        and not n.endswith("-config")  # config delivery follows its container
+    }
+    return containers, jobs
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
+    return {n for n in a.keys() & b.keys() if a[n] != b[n]}, b.keys() - a.keys(), a.keys() - b.keys()
+
+
+def test_virt_type_changes_exactly_nova_compute_on_each_compute_host(run, config):
+    other = copy.deepcopy(config)
+    other["globals"]["nova_compute_virt_type"] = "qemu"
+    before, after = _inputs(run)[0], _inputs(snapshot(run_program(other)))[0]
+    assert _diff(before, after) == ({"h3-nova_compute", "h4-nova_compute"}, set(), set())
+
+
+def test_adding_a_compute_host_adds_its_containers_and_reruns_only_discovery(run, config):
+    bigger = copy.deepcopy(config)
+    bigger["inventory"]["hosts"]["h5"] = host("10.77.0.15")
+    bigger["inventory"]["groups"]["compute"] = ["h3", "h4", "h5"]
+    (containers_a, jobs_a), (containers_b, jobs_b) = _inputs(run), _inputs(snapshot(run_program(bigger)))
+    added = {f"h5-{name}" for name in ("kolla_toolbox", "cron", "fluentd", *COMPUTE)}
+    assert _diff(containers_a, containers_b) == (set(), added, set())
+    assert {"h1-nova_cell_mappings", "h1-nova_cell_bootstrap", "h1-placement_database"} <= jobs_a.keys()
+    assert _diff(jobs_a, jobs_b) == ({"h1-nova_discover_hosts"}, set(), set())
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def test_passwords_only_in_secret_inputs(run, config):
+    pw = config["passwords"]
+    keys = [
+        "nova_database_password",
+        "nova_api_database_password",
+        "nova_keystone_password",
+        "placement_keystone_password",
+        "neutron_keystone_password",
+        "metadata_secret",
+        "libvirt_sasl_password",
+        "rabbitmq_password",
+    ]
+    secrets = [pw[k] for k in keys] + [pw["nova_ssh_key"]["private_key"].splitlines()[1]]
+    for resource in run.resources.values():
+        for key, value in resource.inputs.items():
+            if key in resource.secret_inputs:
+                continue
+            text = json.dumps(value, default=str)
+            assert not any(s in text for s in secrets), f"{resource.name}.{key} carries a password in plain text"
+    for name in ("h1-nova_cell_mappings", "h3-nova-libvirt-config", "h1-nova-api-config", "h3-nova-compute-config"):
+        assert "stdin" in run.resources[name].secret_inputs, name
+    assert not any("envs" in c.secret_inputs for n, c in run.containers().items() if "nova" in n)
