@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -152,7 +153,7 @@ def test_genpwd_fills_only_what_is_missing(bed):
     assert stack.get_config("passwords").secret
     # A new key (every key of passwords.yml) is generated; the existing ones stay.
     generated = fill_missing_passwords(stack, needed_keys(every_key=True))
-    assert "nova_database_password" in generated and "database_password" not in generated
+    assert "cinder_database_password" in generated and "database_password" not in generated
     after = json.loads(stack.get_config("passwords").value)
     assert {k: v for k, v in after.items() if k in json.loads(before)} == json.loads(before)
 
@@ -161,6 +162,62 @@ def test_second_preview_changes_nothing(bed):
     counts, steps = planned(bed["stack"]())
     assert steps == set(), steps
     assert set(counts) == {"same"}
+
+
+_LIST_CATALOGUE = r"""
+import json, sys, openstack
+auth = json.load(sys.stdin)
+conn = openstack.connect(auth=auth, region_name="RegionOne", interface="internal")
+service = conn.get_service("glance")
+print(json.dumps({
+    "type": service["type"],
+    "endpoints": {e["interface"]: e["url"] for e in conn.search_endpoints(filters={"service_id": service["id"]})},
+    "user": bool(conn.get_user("glance")),
+    "roles": [conn.get_role(a["role"]["id"])["name"] for a in conn.list_role_assignments(
+        filters={"user": conn.get_user("glance")["id"], "project": conn.get_project("service")["id"]})],
+}))
+"""
+
+
+def test_keystone_registration_runs_against_the_real_keystone_and_converges(bed):
+    """glance's service-ks-register job, as the catalogue declares it, against the deployed keystone:
+    it creates what is missing, corrects a changed URL, and a re-run changes nothing."""
+    from components.catalogue import glance
+    from components.catalogue.model import KeystoneRegistration
+    from components.config.stack import resolve_stack_config
+    from components.deployment import keystone_registration_params, plan_deployment
+    from components.render import NO_OVERRIDES
+    from components.scripts import register_in_keystone
+
+    stack = bed["stack"]()
+    raw = {key.split(":", 1)[1]: value for key, value in stack_config().items()}
+    raw["passwords"] = json.loads(stack.get_config("passwords").value)
+    ctx = plan_deployment(resolve_stack_config(raw, NO_OVERRIDES)).host_contexts["h1"]
+    ctx = {**ctx, "glance_keystone_password": ctx.get("glance_keystone_password") or "g" * 40}
+    job = next(j for j in glance.SERVICE.jobs if isinstance(j, KeystoneRegistration))
+    h1 = bed["hosts"]["h1"]
+
+    def register(context: dict[str, Any]) -> str:
+        result = h1.ssh(register_in_keystone(), input=keystone_registration_params(job, context), check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    first = register(ctx)
+    assert "service glance created" in first and "user glance created" in first, first
+    assert "role admin granted to glance on service" in first, first
+    assert register(ctx).strip() == "keystone registration unchanged"
+    moved = register({**ctx, "glance_public_endpoint": "http://10.77.0.11:19292"})
+    assert moved.strip() == "endpoint glance public updated", moved
+    listing = h1.ssh(
+        "docker exec -i kolla_toolbox python3 -c " + shlex.quote(_LIST_CATALOGUE),
+        input=json.dumps(dict(ctx["openstack_auth"])),
+    ).stdout
+    assert json.loads(listing) == {
+        "type": "image",
+        "endpoints": {"internal": "http://10.77.0.11:9292", "public": "http://10.77.0.11:19292"},
+        "user": True,
+        "roles": ["admin"],
+    }
 
 
 def test_config_change_replaces_exactly_its_containers(bed):
