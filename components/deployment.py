@@ -69,7 +69,8 @@ def _job_specs(
         params = keystone_registration_params(job, contexts[host.name])
         return [JobSpec(job.name, host.name, scripts.register_in_keystone(), params, in_toolbox=True)]
     container = service.container(job.container_key)
-    hosts = inventory.group(container.group)
+    # The hosts the container is placed on (its group, narrowed by host_in_groups), in inventory order.
+    hosts = [h for h in inventory.group(container.group) if (h.name, container.key) in rendered]
     if not hosts:
         return []
     if isinstance(job, BootstrapJob):
@@ -89,6 +90,8 @@ def _job_specs(
                 privileged=container.privileged,
             )
             specs.append(JobSpec(job.name, host.name, script, scripts.env_file(secret_env), reads=(container.key,)))
+        if job.database_variables:
+            specs = _around_with_database_variables(job, specs, contexts[specs[0].host], rendered)
         return specs
     assert isinstance(job, ExecJob)
     # The inputs line makes the job run again when the container it runs in is recreated, or when a
@@ -107,6 +110,32 @@ def _job_specs(
         stdin = "".join(render_string(line, ctx) + "\n" for line in job.stdin)
         specs.append(JobSpec(job.name, host.name, script, stdin, after_containers=True, reads=(container.key,)))
     return specs
+
+
+def _around_with_database_variables(
+    job: BootstrapJob,
+    specs: list[JobSpec],
+    ctx: Mapping[str, Any],
+    rendered: Mapping[tuple[str, str], RenderedContainer],
+) -> list[JobSpec]:
+    """The one-shot between two kolla_toolbox jobs setting MariaDB globals, on its first host. Both carry
+    the one-shot's inputs, so the three run again together whenever the one-shot does."""
+    target = rendered[(specs[0].host, job.container_key)]
+    inputs = f"# inputs: {target.image} {target.config_hash}\n"
+
+    def setter(phase: str, index: int) -> JobSpec:
+        params = scripts.json_params(
+            host=ctx["database_address"],
+            port=ctx["database_port"],
+            login_user=render_string(DatabaseJob.login_user, ctx),
+            login_password=ctx["database_password"],
+            timeout=ctx["database_max_timeout"],
+            variables={name: values[index] for name, values in sorted(job.database_variables.items())},
+        )
+        script = inputs + scripts.set_database_variables()
+        return JobSpec(f"{job.name}_{phase}", specs[0].host, script, params, in_toolbox=True)
+
+    return [setter("database_variables_on", 0), *specs, setter("database_variables_off", 1)]
 
 
 def keystone_registration_params(job: KeystoneRegistration, ctx: Mapping[str, Any]) -> str:

@@ -136,6 +136,31 @@ print("user %s ready%s" % (p["user"], " with database " + p["database"] if p["da
 """
 
 
+# Runs inside kolla_toolbox: SET GLOBAL for each of `variables` (Kolla's mysql_variables module).
+_SET_VARIABLES_PY = r"""
+import json, re, sys, time
+import pymysql
+p = json.load(sys.stdin)
+deadline = time.time() + int(p["timeout"])
+while True:
+    try:
+        conn = pymysql.connect(host=p["host"], port=int(p["port"]), user=p["login_user"],
+                               password=p["login_password"], connect_timeout=5)
+        break
+    except pymysql.err.OperationalError as exc:
+        if time.time() > deadline:
+            sys.exit("database not reachable at %s:%s: %s" % (p["host"], p["port"], exc))
+        time.sleep(2)
+with conn.cursor() as cur:
+    for name, value in sorted(p["variables"].items()):
+        if not re.fullmatch(r"[a-z_]+", name):
+            sys.exit("not a MariaDB variable name: %r" % name)
+        # Booleans take 0/1 as numbers, not as strings.
+        cur.execute("SET GLOBAL %s = %%s" % name, (int(value) if value.isdigit() else value,))
+        print("%s = %s" % (name, value))
+"""
+
+
 def _in_toolbox(program: str) -> str:
     """Run a Python program in kolla_toolbox with stdin passed through. Kolla's kolla-toolbox image
     keeps its Python (with PyMySQL and openstacksdk) in /opt/ansible; fall back to python3."""
@@ -145,6 +170,10 @@ def _in_toolbox(program: str) -> str:
         'echo "no python3 in kolla_toolbox" >&2; exit 1'
     )
     return f"docker exec -i kolla_toolbox bash -c {shlex.quote(script)} {shlex.quote(program)}\n"
+
+
+def set_database_variables() -> str:
+    return _in_toolbox(_SET_VARIABLES_PY)
 
 
 def create_database() -> str:

@@ -199,9 +199,24 @@ def test_jobs_in_kollas_order(run):
     r = run.resources
     assert {"mariadb", "keystone"} <= set(r["h1-glance_database"].depends_on)
     assert "h1-glance_database" in r["h1-glance_register"].depends_on
-    assert "h1-glance_register" in r["h1-bootstrap_glance"].depends_on
-    assert "h1-bootstrap_glance" in r["h1-glance_api"].depends_on
+    # Kolla's mysql_variables tasks around the db sync: trust function creators for its triggers only.
+    assert "h1-glance_register" in r["h1-bootstrap_glance_database_variables_on"].depends_on
+    assert "h1-bootstrap_glance_database_variables_on" in r["h1-bootstrap_glance"].depends_on
+    assert "h1-bootstrap_glance" in r["h1-bootstrap_glance_database_variables_off"].depends_on
+    assert "h1-bootstrap_glance_database_variables_off" in r["h1-glance_api"].depends_on
     assert "h1-glance-api-config" in r["h1-bootstrap_glance"].depends_on
+
+
+def test_database_variables_are_set_for_the_sync_and_reset_after(run):
+    on = json.loads(run.resources["h1-bootstrap_glance_database_variables_on"].inputs["stdin"]["value"])
+    off = json.loads(run.resources["h1-bootstrap_glance_database_variables_off"].inputs["stdin"]["value"])
+    assert on["variables"] == {"log_bin_trust_function_creators": "1"}
+    assert off["variables"] == {"log_bin_trust_function_creators": "0"}
+    # They run again whenever the db sync does (same image and config hash in their inputs).
+    sync = run.resources["h1-bootstrap_glance"].inputs["create"]
+    marker = run.resources["h1-bootstrap_glance_database_variables_on"].inputs["create"].splitlines()[0]
+    image, config_hash = marker.removeprefix("# inputs: ").split()
+    assert image in sync and f"KOLLA_CONFIG_HASH={config_hash}" in sync
 
 
 def test_bootstrap_is_kollas(run):

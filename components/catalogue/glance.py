@@ -141,6 +141,12 @@ SERVICE = Service(
             users=(KeystoneUser("{{ glance_keystone_user }}", "glance_keystone_password"),),
         ),
         # The image's extend_start.sh: glance-manage db_sync and db_load_metadefs.
-        BootstrapJob(name="bootstrap_glance", container_key="glance-api"),
+        # glance-manage db_sync creates triggers, which binary logging (galera.cnf) refuses to
+        # non-SUPER users unless MariaDB trusts function creators: on for the sync only, as in Kolla.
+        BootstrapJob(
+            name="bootstrap_glance",
+            container_key="glance-api",
+            database_variables={"log_bin_trust_function_creators": ("1", "0")},
+        ),
     ),
 )

@@ -138,6 +138,9 @@ class BootstrapJob:
     secret_environment: Mapping[str, str] = field(default_factory=dict)
     all_hosts: bool = False
     skip_if: str = ""
+    # MariaDB global variables set around the one-shot, name -> (during, after): Kolla's mysql_variables
+    # tasks before and after e.g. bootstrap_glance (log_bin_trust_function_creators for its triggers).
+    database_variables: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
