@@ -372,8 +372,8 @@ def test_neutron_server_gets_the_neutron_ssh_key(plan):
 def test_jobs_run_in_kollas_order_on_the_first_server_host(run):
     r = run.resources
     assert "h1-kolla_toolbox" in r["h1-neutron_database"].depends_on
-    assert "h1-neutron_database" in r["h1-neutron_keystone_registration"].depends_on
-    assert "h1-neutron_keystone_registration" in r["h1-bootstrap_neutron"].depends_on
+    assert "h1-neutron_database" in r["h1-neutron_register"].depends_on
+    assert "h1-neutron_register" in r["h1-bootstrap_neutron"].depends_on
     for name in run.containers():
         if "-neutron_" in name:
             assert "h1-bootstrap_neutron" in r[name].depends_on, name
@@ -396,7 +396,7 @@ def test_bootstrap_runs_neutron_server_image_with_kolla_bootstrap(plan):
 
 
 def test_keystone_registration_is_kollas_service_ks_register(plan, config):
-    job = next(j for s in plan.services for j in s.jobs if j.name == "neutron_keystone_registration")
+    job = next(j for s in plan.services for j in s.jobs if j.name == "neutron_register")
     params = json.loads(job.stdin)
     assert params["services"] == [
         {
@@ -440,7 +440,7 @@ def test_passwords_reach_neutron_only_as_secrets(run, config):
             text = json.dumps(value, default=str)
             for secret in secrets:
                 assert secret not in text, f"{resource.name}.{key} carries a password in plain text"
-    for name in ("h1-neutron-server-config", "h1-neutron_database", "h1-neutron_keystone_registration"):
+    for name in ("h1-neutron-server-config", "h1-neutron_database", "h1-neutron_register"):
         assert "stdin" in run.resources[name].secret_inputs, name
     assert not any("envs" in c.secret_inputs for n, c in run.containers().items() if "neutron" in n)
 

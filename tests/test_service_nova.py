@@ -335,7 +335,7 @@ def test_cell_setup_jobs_in_kollas_order(run):
         "h1-nova_api_database",
         "h1-nova_cell0_database",
         "h1-nova_api_bootstrap",
-        "h1-nova_keystone_registration",
+        "h1-nova_register",
     ]
     for before, after in itertools.pairwise(chain):
         assert before in r[after].depends_on, (before, after)
@@ -387,7 +387,7 @@ def test_discover_hosts_waits_for_every_compute_host_in_the_first_conductor(plan
 
 
 def test_keystone_registration_is_kollas(plan, config):
-    params = json.loads(_job(plan, "h1", "nova_keystone_registration").stdin)
+    params = json.loads(_job(plan, "h1", "nova_register").stdin)
     assert params["services"] == [
         {
             "name": "nova",

@@ -149,15 +149,15 @@ def test_migrate_db_rc_names_both_databases(config):
 def test_jobs_in_kollas_order(run):
     r = run.resources
     # register.yml, then bootstrap.yml (database, then db sync), then the container.
-    assert "h1-placement_keystone_registration" in r["h1-placement_database"].depends_on
+    assert "h1-placement_register" in r["h1-placement_database"].depends_on
     assert "h1-placement_database" in r["h1-bootstrap_placement"].depends_on
     assert "h1-bootstrap_placement" in r["h1-placement_api"].depends_on
-    assert "keystone" in r["h1-placement_keystone_registration"].depends_on
+    assert "keystone" in r["h1-placement_register"].depends_on
 
 
 def test_keystone_registration_is_kollas(config):
     plan = plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
-    job = next(j for s in plan.services for j in s.jobs if j.name == "placement_keystone_registration")
+    job = next(j for s in plan.services for j in s.jobs if j.name == "placement_register")
     params = json.loads(job.stdin)
     assert params["services"] == [
         {
@@ -194,5 +194,5 @@ def test_passwords_only_in_secret_inputs(run, config):
                 continue
             text = json.dumps(value, default=str)
             assert not any(s in text for s in secrets), f"{resource.name}.{key}"
-    for name in ("h1-placement-api-config", "h1-placement_database", "h1-placement_keystone_registration"):
+    for name in ("h1-placement-api-config", "h1-placement_database", "h1-placement_register"):
         assert "stdin" in run.resources[name].secret_inputs

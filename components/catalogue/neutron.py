@@ -267,7 +267,7 @@ SERVICE = Service(
             password_key="neutron_database_password",
         ),
         KeystoneRegistration(
-            name="neutron_keystone_registration",
+            name="neutron_register",
             services=(
                 KeystoneService(
                     name="neutron",

@@ -258,7 +258,7 @@ SERVICE = Service(
         # (cell0, nova-api's [database]).
         BootstrapJob(name="nova_api_bootstrap", container_key="nova-api", environment={"KOLLA_UPGRADE": ""}),
         KeystoneRegistration(
-            name="nova_keystone_registration",
+            name="nova_register",
             services=(
                 KeystoneService(
                     name="nova",

@@ -125,7 +125,7 @@ SERVICE = Service(
     # Kolla's deploy.yml: register, then (bootstrap.yml) database, user and db sync, then the container.
     jobs=(
         KeystoneRegistration(
-            name="placement_keystone_registration",
+            name="placement_register",
             services=(
                 KeystoneService(
                     name="placement",
