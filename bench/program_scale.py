@@ -2,9 +2,10 @@
 
     python bench/program_scale.py [--hosts 1 10 100 500]
 
-Each size runs in its own process (peak RSS is per process): 3 control hosts (1 for the one-host
-case), the rest compute. Prints hosts, resources, containers, seconds, peak MiB, and microseconds per
-resource, so linear growth shows as a flat last column.
+Each size runs in its own process (peak RSS is per process): 3 control hosts (also the network
+hosts; 1 for the one-host case), the rest compute, with Kolla's default services. Prints hosts,
+resources, containers, seconds, peak MiB, and microseconds per resource, so linear growth shows as a
+flat last column.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def measure(hosts: int) -> dict[str, float]:
         "monitoring": controls,
         "compute": names[3:] or controls,
     }
-    config["globals"]["kolla_internal_vip_address"] = "10.77.0.1"
+    # Kolla's default services (enable_openstack_core, haproxy + keepalived + proxysql on the VIP):
+    # drop the test fixture's switches that turn them off.
+    for flag in ("enable_openstack_core", "enable_keystone", "enable_haproxy", "enable_proxysql"):
+        config["globals"].pop(flag, None)
+    config["globals"]["kolla_internal_vip_address"] = "10.77.255.254"
     started = time.monotonic()
     run = run_program(config)
     seconds = time.monotonic() - started

@@ -199,10 +199,16 @@ def environment() -> jinja2.Environment:
     return env
 
 
+@cache
+def _compiled(text: str) -> jinja2.Template:
+    # The same expressions are rendered for every host and container: compile each once.
+    return environment().from_string(text)
+
+
 def render_string(text: str, context: Mapping[str, Any]) -> str:
     if "{{" not in text and "{%" not in text:
         return text
-    return environment().from_string(text).render(context)
+    return _compiled(text).render(context)
 
 
 def render_template(name: str, context: Mapping[str, Any]) -> str:

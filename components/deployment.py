@@ -89,7 +89,16 @@ def _job_specs(
                 skip_if=job.skip_if,
                 privileged=container.privileged,
             )
-            specs.append(JobSpec(job.name, host.name, script, scripts.env_file(secret_env), reads=(container.key,)))
+            specs.append(
+                JobSpec(
+                    job.name,
+                    host.name,
+                    script,
+                    scripts.env_file(secret_env),
+                    reads=(container.key,),
+                    per_host=job.all_hosts,
+                )
+            )
         if job.database_variables:
             specs = _around_with_database_variables(job, specs, contexts[specs[0].host], rendered)
         return specs
@@ -108,7 +117,17 @@ def _job_specs(
             container.container_name, render_string(job.script, ctx), job.user
         )
         stdin = "".join(render_string(line, ctx) + "\n" for line in job.stdin)
-        specs.append(JobSpec(job.name, host.name, script, stdin, after_containers=True, reads=(container.key,)))
+        specs.append(
+            JobSpec(
+                job.name,
+                host.name,
+                script,
+                stdin,
+                after_containers=True,
+                reads=(container.key,),
+                per_host=job.all_hosts,
+            )
+        )
     return specs
 
 
@@ -270,15 +289,17 @@ class Deployment(pulumi.ComponentResource):
         toolboxes: dict[str, pulumi.Resource] = {}
         for service_plan in self.plan.services:
             service = service_plan.service
-            # Depending on a component waits for all its children, on every host. `common` is on every
-            # host, so services wait only for the kolla_toolbox their jobs run in: the graph stays
-            # linear in hosts (a whole-`common` dependency made it grow with hosts x services).
+            # A service waits for its dependencies' containers and jobs (KollaService.ready), and for its
+            # local dependencies' on the same host only (ready_on). `common` is on every host: a
+            # service waits only for the kolla_toolbox its jobs run in, so the graph stays linear in hosts.
             deps = [self.services[d] for d in service.depends_on if d in self.services and d != "common"]
+            local = [self.services[d] for d in service.local_depends_on if d in self.services]
             self.services[service.name] = KollaService(
                 service_plan,
                 self.hosts,
                 container_flags(service, base),
                 depends_on=deps,
+                local_depends_on=local,
                 toolboxes=toolboxes,
                 opts=pulumi.ResourceOptions(parent=self),
             )

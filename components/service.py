@@ -37,6 +37,7 @@ class JobSpec:
     after_containers: bool = False
     reads: tuple[str, ...] = ()  # container keys whose config (and image) the job uses
     in_toolbox: bool = False  # runs in kolla_toolbox on its host, so waits for that container
+    per_host: bool = False  # one of a job's instances on each host (not a run-once job)
     delete: str = ""
 
 
@@ -53,6 +54,17 @@ def parse_volume(spec: str) -> tuple[str, str, list[str]]:
     if len(parts) < 2:
         raise ValueError(f"volume {spec!r}: expected 'source:destination[:options]'")
     return parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else []
+
+
+def _steps(jobs: Sequence[JobSpec]) -> list[list[JobSpec]]:
+    """Consecutive instances of the same job form one step."""
+    steps: list[list[JobSpec]] = []
+    for job in jobs:
+        if steps and steps[-1][0].name == job.name:
+            steps[-1].append(job)
+        else:
+            steps.append([job])
+    return steps
 
 
 def mount_sources(volumes: Sequence[str]) -> tuple[str, ...]:
@@ -131,13 +143,20 @@ class KollaService(pulumi.ComponentResource):
         plan: ServicePlan,
         hosts: Mapping[str, KollaHost],
         container_flags: Mapping[str, Mapping[str, object]],
-        depends_on: Sequence[pulumi.Resource] = (),
+        depends_on: Sequence[KollaService] = (),
+        local_depends_on: Sequence[KollaService] = (),
         toolboxes: Mapping[str, pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kolla:openstack:Service", plan.service.name, None, opts)
         self.containers = {}
         self.jobs = {}
+        self._on_host: dict[str, list[pulumi.Resource]] = {}  # containers and per-host jobs, by host
+        everywhere = [r for dep in depends_on for r in dep.ready()]
+
+        def needs(host: str) -> list[pulumi.Resource]:
+            return [*everywhere, *(r for dep in local_depends_on for r in dep.ready_on(host))]
+
         configs: dict[tuple[str, str], command.remote.Command] = {}
         images: dict[tuple[str, str], docker.RemoteImage] = {}
         for rendered in plan.containers:
@@ -149,12 +168,12 @@ class KollaService(pulumi.ComponentResource):
                 create=scripts.write_config_dir(directory, mount_sources(rendered.volumes)),
                 delete=scripts.remove_dir(directory),
                 stdin=pulumi.Output.secret(scripts.config_dir_stdin(rendered.files)),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*host.ready, *depends_on]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*host.ready, *needs(rendered.host)]),
             )
             images[(rendered.host, rendered.key)] = host.image(rendered.image)
 
         def job_resource(job: JobSpec, after: Sequence[pulumi.Resource]) -> command.remote.Command:
-            waits = [*after, *depends_on, *hosts[job.host].ready]
+            waits = [*after, *needs(job.host), *hosts[job.host].ready]
             if job.in_toolbox and toolboxes and job.host in toolboxes:
                 waits.append(toolboxes[job.host])
             waits += [configs[(job.host, key)] for key in job.reads if (job.host, key) in configs]
@@ -168,6 +187,8 @@ class KollaService(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
             )
             self.jobs[(job.host, job.name)] = resource
+            if job.per_host:
+                self._on_host.setdefault(job.host, []).append(resource)
             return resource
 
         before: list[pulumi.Resource] = []
@@ -179,21 +200,48 @@ class KollaService(pulumi.ComponentResource):
             host = hosts[rendered.host]
             flags = container_flags[rendered.key]
             image = images[(rendered.host, rendered.key)]
-            self.containers[(rendered.host, rendered.key)] = docker.Container(
+            container = docker.Container(
                 f"{rendered.host}-{rendered.container_name}",
                 image=image.image_id,
                 **container_args(rendered, flags, host),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     provider=host.provider,
-                    depends_on=[configs[(rendered.host, rendered.key)], *before, *depends_on],
+                    depends_on=[configs[(rendered.host, rendered.key)], *before, *needs(rendered.host)],
                     delete_before_replace=True,
                     replace_on_changes=REPLACE_ON,
                 ),
             )
+            self.containers[(rendered.host, rendered.key)] = container
+            self._on_host.setdefault(rendered.host, []).append(container)
 
-        after: list[pulumi.Resource] = list(self.containers.values())
-        for job in plan.jobs:
-            if job.after_containers:
-                after = [job_resource(job, after)]
+        # Jobs after the containers, step by step (a step: one job's instances, one per host for a
+        # per-host job). A per-host step on a host follows the previous step on that host, or that
+        # host's containers: hosts proceed in parallel and nothing on one host waits for all the others.
+        # A run-once step follows the whole previous step, or all the containers.
+        previous: dict[str, pulumi.Resource] = {}
+        for step in _steps([j for j in plan.jobs if j.after_containers]):
+            made: dict[str, pulumi.Resource] = {}
+            for job in step:
+                if job.per_host and (job.host in previous or not previous):
+                    after = [previous[job.host]] if previous else self._containers_on(job.host)
+                else:
+                    after = list(previous.values()) if previous else list(self.containers.values())
+                made[job.host] = job_resource(job, after)
+            previous = made
         self.register_outputs({})
+
+    def _containers_on(self, host: str) -> list[pulumi.Resource]:
+        return [c for (h, _), c in self.containers.items() if h == host]
+
+    def ready(self) -> list[pulumi.Resource]:
+        """What a service depending on this one waits for: every container and job of it. Custom
+        resources, never the component itself: the SDK expands a component into all its children for
+        every dependent and its dependency-cycle check walks their closure each time."""
+        return [*self.containers.values(), *self.jobs.values()]
+
+    def ready_on(self, host: str) -> list[pulumi.Resource]:
+        """What a resource on `host` of a service needing this one locally waits for: this service's
+        containers and per-host jobs on that host, and nothing of other hosts (the graph, and the
+        evaluation cost, stay linear in hosts: bench/program_scale.py)."""
+        return list(self._on_host.get(host, ()))

@@ -66,6 +66,10 @@ class Run:
     def of_type(self, suffix: str) -> list[Declared]:
         return [r for r in self.resources.values() if r.type.endswith(suffix)]
 
+    def services_waited_for(self, name: str) -> set[str]:
+        """The services (components) whose resources `name` depends on directly."""
+        return {self.resources[d].parent for d in self.resources[name].depends_on if d in self.resources} - {""}
+
     def containers(self) -> dict[str, Declared]:
         return {r.name: r for r in self.of_type(":Container") if r.type.startswith("docker:")}
 

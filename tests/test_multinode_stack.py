@@ -108,3 +108,17 @@ def test_run_once_jobs_go_to_the_first_host_of_their_group(plan):
 def test_the_stack_keeps_the_internal_vip_off_every_host(raw):
     addresses = {h["address"] for h in raw["inventory"]["hosts"].values()}
     assert raw["globals"]["kolla_internal_vip_address"] not in addresses
+
+
+def test_no_resource_of_a_compute_host_waits_for_another_compute_host(run):
+    """What keeps evaluation linear in hosts (bench/program_scale.py): a host's resources wait for
+    their own host and for run-once jobs, never for every other host's containers."""
+    for name, resource in run.resources.items():
+        if name.startswith("cmp2-"):
+            assert not [d for d in resource.depends_on if d.startswith("cmp1-")], name
+
+
+def test_per_host_jobs_on_a_host_follow_that_hosts_containers_only(run):
+    deps = run.resources["cmp2-openvswitch_system_id"].depends_on
+    assert {"cmp2-openvswitch_db", "cmp2-openvswitch_vswitchd"} <= set(deps)
+    assert not [d for d in deps if d.startswith(("cmp1-", "net1-"))]

@@ -197,7 +197,7 @@ def test_registration_is_kollas(config):
 
 def test_jobs_in_kollas_order(run):
     r = run.resources
-    assert {"mariadb", "keystone"} <= set(r["h1-glance_database"].depends_on)
+    assert {"mariadb", "keystone"} <= run.services_waited_for("h1-glance_database")
     assert "h1-glance_database" in r["h1-glance_register"].depends_on
     # Kolla's mysql_variables tasks around the db sync: trust function creators for its triggers only.
     assert "h1-glance_register" in r["h1-bootstrap_glance_database_variables_on"].depends_on

@@ -210,7 +210,7 @@ def test_bootstrap_only_syncs_the_schema_and_carries_no_secret(run, config):
 
 def test_jobs_in_order_database_registration_bootstrap_containers(run):
     r = run.resources
-    assert {"mariadb", "keystone"} <= set(r["h1-heat_database"].depends_on)
+    assert {"mariadb", "keystone"} <= run.services_waited_for("h1-heat_database")
     assert "h1-heat_database" in r["h1-heat_register"].depends_on
     assert "h1-heat_register" in r["h1-bootstrap_heat"].depends_on
     for name in CONTAINERS:

@@ -147,7 +147,7 @@ def test_no_database_and_no_jobs_by_default(run):
 
 
 def test_horizon_waits_for_keystone_and_memcached(run):
-    assert {"keystone", "memcached"} <= set(run.resources["h1-horizon-config"].depends_on)
+    assert {"keystone", "memcached"} <= run.services_waited_for("h1-horizon-config")
 
 
 def test_secret_key_is_only_in_secret_inputs(run, config):

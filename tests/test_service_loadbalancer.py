@@ -353,11 +353,10 @@ def test_keepalived_priority_follows_host_order_and_external_vip_is_held_too():
 
 
 def test_keystone_waits_for_the_loadbalancer(config):
-    # A fresh run: a later run_program in the same process rewrites an earlier Run's depends_on.
-    r = run_program(config).resources
-    assert "loadbalancer" in r["h1-keystone_database"].depends_on
-    assert "loadbalancer" in r["h1-keystone-config"].depends_on
-    assert "loadbalancer" not in r["h1-mariadb-config"].depends_on
+    run = run_program(config)
+    assert "loadbalancer" in run.services_waited_for("h1-keystone_database")
+    assert "loadbalancer" in run.services_waited_for("h1-keystone-config")
+    assert "loadbalancer" not in run.services_waited_for("h1-mariadb-config")
 
 
 def test_loadbalancer_comes_after_mariadb_and_before_keystone():

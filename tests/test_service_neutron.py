@@ -380,10 +380,14 @@ def test_jobs_run_in_kollas_order_on_the_first_server_host(run):
     assert not any(n.startswith(("h2-", "h3-")) and "neutron_database" in n for n in r)
 
 
-def test_neutron_waits_for_keystone_and_openvswitch(run):
-    deps = set(run.resources["h1-neutron_database"].depends_on)
-    assert {"mariadb", "memcached", "rabbitmq", "keystone", "openvswitch"} <= deps
-    assert "openvswitch" in run.resources["h3-neutron-openvswitch-agent-config"].depends_on
+def test_neutron_waits_for_keystone_everywhere_and_openvswitch_on_its_own_host(run):
+    waited = run.services_waited_for("h1-neutron_database")
+    assert {"mariadb", "memcached", "rabbitmq", "keystone"} <= waited
+    # Open vSwitch is a local need: an agent waits for its own host's, the database job for none.
+    assert "openvswitch" not in waited
+    agent = run.resources["h3-neutron-openvswitch-agent-config"].depends_on
+    assert {"h3-openvswitch_db", "h3-openvswitch_vswitchd"} <= set(agent)
+    assert not [d for d in agent if d.startswith(("h2-openvswitch", "h4-openvswitch"))]
 
 
 def test_bootstrap_runs_neutron_server_image_with_kolla_bootstrap(plan):

@@ -344,9 +344,9 @@ def test_cell_setup_jobs_in_kollas_order(run):
     # map_cell0 and create_cell need the running API; the scheduler reloads its cells afterwards.
     assert {"h1-nova_api", "h1-nova_scheduler"} <= set(r["h1-nova_cell_mappings"].depends_on)
     assert "h1-nova_cell_mappings" in r["h1-nova_refresh_scheduler_cell_cache"].depends_on
-    assert "placement" in r["h1-nova_api_database"].depends_on
+    assert "placement" in run.services_waited_for("h1-nova_api_database")
     # nova-cell waits for all of nova, then: cell database, cell db sync, containers, discovery.
-    assert "nova" in r["h1-nova_cell_database"].depends_on
+    assert "nova" in run.services_waited_for("h1-nova_cell_database")
     assert "h1-nova_cell_database" in r["h1-nova_cell_bootstrap"].depends_on
     for name in ("h1-nova_conductor", "h3-nova_compute", "h4-nova_libvirt"):
         assert "h1-nova_cell_bootstrap" in r[name].depends_on, name

@@ -348,12 +348,13 @@ def test_every_database_job_through_the_vip_waits_for_the_loadbalancer():
 
 def test_mariadbs_jobs_do_not_wait_for_proxysql_and_proxysql_waits_for_them(config):
     assert "loadbalancer" not in _closure("mariadb")
-    r = run_program(config).resources  # a fresh run: depends_on of an earlier Run may be rewritten
-    assert "mariadb" in r["h2-proxysql"].depends_on
+    run = run_program(config)
+    r = run.resources
+    assert "mariadb" in run.services_waited_for("h2-proxysql")
     assert "h1-mariadb_shard_root_user" in r["h1-mariadb_monitor_user"].depends_on
     assert "h1-mariadb" in r["h1-mariadb_shard_root_user"].depends_on
-    assert "loadbalancer" not in r["h1-mariadb_shard_root_user"].depends_on
-    assert {"mariadb", "loadbalancer"} <= set(r["h1-keystone_database"].depends_on)
+    assert "loadbalancer" not in run.services_waited_for("h1-mariadb_shard_root_user")
+    assert {"mariadb", "loadbalancer"} <= run.services_waited_for("h1-keystone_database")
 
 
 def test_plan_runs_the_shard_users_before_service_databases(plan):

@@ -221,7 +221,12 @@ class Service:
     enable_flag: str
     containers: tuple[Container, ...]
     jobs: tuple[Job, ...] = ()
+    # Services whose containers and jobs must be ready first, wherever they run (the database, the
+    # VIP, keystone, ...).
     depends_on: tuple[str, ...] = ()
+    # Services needed on the same host only (a neutron agent needs its host's Open vSwitch, not every
+    # host's): a host's resources wait for that service's resources on that host and nothing else.
+    local_depends_on: tuple[str, ...] = ()
     passwords: tuple[str, ...] = ()
     variables: Mapping[str, Any] = field(default_factory=dict)
     named_volumes: tuple[str, ...] = ()

@@ -95,7 +95,8 @@ SERVICE = Service(
     name="neutron",
     enable_flag="enable_neutron",
     # Its jobs reach MariaDB and keystone through the VIP; the Open vSwitch agent needs ovs-vswitchd.
-    depends_on=("common", "mariadb", "loadbalancer", "memcached", "rabbitmq", "keystone", "openvswitch"),
+    depends_on=("common", "mariadb", "loadbalancer", "memcached", "rabbitmq", "keystone"),
+    local_depends_on=("openvswitch",),
     passwords=(
         "database_password",
         "keystone_admin_password",

@@ -102,7 +102,8 @@ done
 SERVICE = Service(
     name="nova-cell",
     enable_flag="enable_nova",
-    depends_on=("common", "mariadb", "memcached", "rabbitmq", "keystone", "placement", "openvswitch", "nova"),
+    depends_on=("common", "mariadb", "memcached", "rabbitmq", "keystone", "placement", "nova"),
+    local_depends_on=("openvswitch",),
     passwords=(
         "nova_database_password",
         "nova_api_database_password",
