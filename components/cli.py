@@ -1,0 +1,452 @@
+"""kolla-pulumi: operate a stack of this project with kolla-ansible's verbs and Pulumi's guarantees.
+
+One class per verb; its docstring is the help; it parses nothing itself and delegates to
+components.operate.verbs, which maps the verb onto a Pulumi operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+import yaml
+from pulumi import automation as auto
+
+from components.config.errors import ConfigError
+from components.operate import verbs
+from components.operate.progress import Reporter
+from components.operate.promote import Change, PromoteError
+from components.operate.workspace import ROOT, open_stack, resolved_config
+
+OK, FAILED, USAGE, PRECHECKS_FAILED, ABORTED = 0, 1, 2, 3, 4
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  the operation failed (the engine reported an error; a post-destroy volume removal failed)
+  2  usage or config error: bad arguments, an unknown or missing stack, ConfigError from the stack
+     config (its message is printed), unreadable import input, an unknown service name
+  3  prechecks failed (the table shows which)
+  4  aborted: no confirmation (refused at a prompt, or no terminal to ask on and no --yes)
+
+environment: as for the pulumi CLI. The backend comes from PULUMI_BACKEND_URL or Pulumi.yaml (or
+`pulumi login`), the passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE), plugins and credentials from
+PULUMI_HOME, the engine (`pulumi`) and plugins from PATH. The stack's config is the project's
+Pulumi.<stack>.yaml.
+"""
+
+
+class Aborted(Exception):
+    """The user did not confirm."""
+
+
+class Context:
+    """What every verb gets: its arguments, the output, stack opening and confirmation."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, stdin: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.stdin = stdin
+        self.reporter = Reporter.for_args(getattr(args, "json", False), getattr(args, "quiet", False), out)
+
+    def stack(self, name: str | None = None, *, create: bool = False) -> auto.Stack:
+        return open_stack(name or self.args.stack, self.args.project_dir, inline=self.args.inline, create=create)
+
+    def confirm(self, question: str, *, expected: str = "yes") -> None:
+        """Go on only with --yes or a typed `expected` answer on a terminal; raise Aborted otherwise."""
+        if getattr(self.args, "yes", False):
+            return
+        if not self.stdin.isatty():
+            raise Aborted(f"{question}: no terminal to confirm on; rerun with --yes")
+        print(f"{question} Type '{expected}' to go on: ", end="", file=self.out, flush=True)
+        if self.stdin.readline().strip() != expected:
+            raise Aborted("not confirmed")
+
+
+class Verb:
+    name: ClassVar[str]
+    engine: ClassVar[bool] = True  # runs a Pulumi operation: output options apply
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, ctx: Context) -> int:
+        raise NotImplementedError
+
+    @staticmethod
+    def report_up(ctx: Context, verb: str, run: Callable[[Callable], Any]) -> int:
+        result = run(ctx.reporter.on_event)
+        changes = dict(result.summary.resource_changes or {}) if result.summary else {}
+        ctx.reporter.result(ctx.reporter.summary(verb, changes))
+        return OK
+
+
+class Genpwd(Verb):
+    """Generate every missing password as a stack secret, as kolla-genpwd does: never overwrites an
+    existing one; prints only names. --import takes a kolla passwords.yml's non-empty values first
+    (the stack's existing secrets win unless --overwrite)."""
+
+    name = "genpwd"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--all", action="store_true", help="every key of Kolla's passwords.yml")
+        parser.add_argument("--import", dest="import_file", metavar="FILE", help="a kolla passwords.yml")
+        parser.add_argument("--overwrite", action="store_true", help="with --import: the file's values win")
+
+    def run(self, ctx: Context) -> int:
+        if ctx.args.overwrite and not ctx.args.import_file:
+            raise UsageError("--overwrite only applies with --import")
+        try:
+            result = verbs.genpwd(
+                ctx.stack(create=True),
+                every_key=ctx.args.all,
+                import_file=ctx.args.import_file,
+                overwrite=ctx.args.overwrite,
+            )
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            raise UsageError(f"cannot read {ctx.args.import_file}: {exc}") from exc
+        for label, names in (
+            ("imported", result.imported),
+            ("kept (the stack's own value wins; --overwrite to replace)", result.kept),
+            ("skipped (not a Kolla password name)", result.unknown),
+        ):
+            if names:
+                print(f"{label}: {', '.join(names)}", file=ctx.out)
+        names = f": {', '.join(result.generated)}" if result.generated else ""
+        print(f"generated {len(result.generated)} secret(s){names}", file=ctx.out)
+        return OK
+
+
+class ImportKolla(Verb):
+    """Write a kolla-ansible configuration (globals.yml, inventory, passwords.yml) into the stack's
+    config: globals and inventory as objects, passwords as secrets. Every key that could not be mapped
+    is printed with why; only unreadable input fails."""
+
+    name = "import-kolla"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--globals", required=True, metavar="G", help="kolla's globals.yml")
+        parser.add_argument("--inventory", required=True, metavar="I", help="kolla's inventory (INI or YAML)")
+        parser.add_argument("--passwords", required=True, metavar="P", help="kolla's passwords.yml")
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack(create=True)
+        try:
+            imported = verbs.import_kolla(stack, ctx.args.globals, ctx.args.inventory, ctx.args.passwords)
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            raise UsageError(f"cannot read the kolla configuration: {exc}") from exc
+        config = imported.config
+        print(
+            f"wrote globals ({len(config.get('globals') or {})} keys), "
+            f"inventory ({len((config.get('inventory') or {}).get('hosts') or {})} hosts), "
+            f"passwords ({len(config.get('passwords') or {})} secrets) into stack {stack.name}",
+            file=ctx.out,
+        )
+        for item in imported.unmapped:
+            print(f"unmapped: {item}", file=ctx.out)
+        return OK
+
+
+class BootstrapServers(Verb):
+    """Prepare the hosts (kolla-ansible bootstrap-servers): `up` of each host's bootstrap commands only
+    (Docker present, daemon.json, /etc/kolla, sysctls, /etc/hosts); no image, no container."""
+
+    name = "bootstrap-servers"
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        return self.report_up(ctx, self.name, lambda on_event: verbs.bootstrap_servers(stack, on_event))
+
+
+class Pull(Verb):
+    """Pull the images on every host (kolla-ansible pull): `up` of the docker RemoteImage resources only.
+    The hosts must be bootstrapped first."""
+
+    name = "pull"
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        return self.report_up(ctx, self.name, lambda on_event: verbs.pull(stack, on_event))
+
+
+class Deploy(Verb):
+    """Deploy everything (kolla-ansible deploy): `up`. --refresh reads the hosts' real state first, so
+    containers removed or changed by hand are put back."""
+
+    name = "deploy"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--refresh", action="store_true", help="refresh the state from the hosts first")
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        return self.report_up(ctx, self.name, lambda e: verbs.deploy(stack, refresh=ctx.args.refresh, on_event=e))
+
+
+class Reconfigure(Verb):
+    """Apply config changes of some services only (kolla-ansible reconfigure --tags): `up` targeting
+    those services' config files, jobs and containers (and the images they use); without --service,
+    every service (a whole `up`). Only containers whose files changed are replaced."""
+
+    name = "reconfigure"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--service", action="append", default=[], metavar="S", help="repeatable")
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        if not ctx.args.service:
+            return self.report_up(ctx, self.name, lambda e: verbs.deploy(stack, on_event=e))
+        from components.deployment import plan_deployment
+
+        plan = plan_deployment(resolved_config(stack))
+        verbs.check_services(ctx.args.service, plan)
+        ctx.reporter.info(f"finding the resources of {', '.join(ctx.args.service)} (a preview)...")
+        return self.report_up(ctx, self.name, lambda e: verbs.reconfigure(stack, ctx.args.service, plan, e))
+
+
+class Upgrade(Verb):
+    """Upgrade to another release or image tag (kolla-ansible upgrade). Put the change in the stack
+    config first (globals openstack_release / openstack_tag / openstack_tag_suffix, or use `promote`),
+    then `upgrade` applies it: `up` with refresh; new images are pulled, the containers using them
+    replaced and their bootstrap jobs (db sync) run again."""
+
+    name = "upgrade"
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        return self.report_up(ctx, self.name, lambda on_event: verbs.upgrade(stack, on_event))
+
+
+class Preview(Verb):
+    """Show what deploy would change, without changing anything: `preview` (--diff: property by
+    property)."""
+
+    name = "preview"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--diff", action="store_true", help="show each changed property")
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        reporter = ctx.reporter
+        text = reporter.info if reporter.mode in ("live", "lines") else None
+        on_event = reporter.on_event if reporter.mode == "json" else None
+        result = verbs.preview(stack, diff=ctx.args.diff, on_event=on_event, on_output=text)
+        reporter.result(reporter.summary(self.name, dict(result.change_summary)))
+        return OK
+
+
+class PostDeploy(Verb):
+    """Write admin-openrc.sh and clouds.yaml (kolla-ansible post-deploy) from the stack's secret outputs,
+    mode 0600 from the moment they exist."""
+
+    name = "post-deploy"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dir", default=".", metavar="D", help="where to write them (default: .)")
+
+    def run(self, ctx: Context) -> int:
+        for path in verbs.post_deploy(ctx.stack(), ctx.args.dir):
+            print(f"wrote {path} (0600)", file=ctx.out)
+        return OK
+
+
+class Destroy(Verb):
+    """Remove every container, file and job of the stack (kolla-ansible destroy): `destroy`. Named
+    volumes (data) are kept unless --include-volumes, which then removes exactly the volumes the state
+    recorded, on their hosts, over the same pinned SSH as the program. Asks for the stack's name on a
+    terminal; without a terminal, refuses unless --yes."""
+
+    name = "destroy"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--yes", action="store_true", help="do not ask")
+        parser.add_argument("--include-volumes", action="store_true", help="also remove the named volumes")
+
+    def run(self, ctx: Context) -> int:
+        stack = ctx.stack()
+        config = resolved_config(stack) if ctx.args.include_volumes else None
+        what = "every resource and the named volumes (data)" if config else "every resource (volumes are kept)"
+        ctx.confirm(f"Destroy {what} of stack '{stack.name}'?", expected=verbs.short_name(stack))
+        outcome = verbs.destroy(
+            stack, include_volumes=ctx.args.include_volumes, config=config, on_event=ctx.reporter.on_event
+        )
+        changes = dict(outcome.result.summary.resource_changes or {}) if outcome.result.summary else {}
+        ctx.reporter.result(ctx.reporter.summary(self.name, changes))
+        for host, names in outcome.volumes.items():
+            if host in outcome.volume_errors:
+                ctx.reporter.error(f"{host}: volumes not removed ({', '.join(names)}): {outcome.volume_errors[host]}")
+            else:
+                ctx.reporter.result(f"{host}: removed volumes {', '.join(names)}")
+        return FAILED if outcome.volume_errors else OK
+
+
+class Prechecks(Verb):
+    """Check the hosts before deploying (kolla-ansible prechecks), without Pulumi: per inventory host,
+    over the program's pinned SSH: reachable, Docker answers, the planned containers' ports free (or
+    held by our containers), /dev/kvm on compute hosts (with nova_compute_virt_type kvm, its absence
+    fails and `nova_compute_virt_type: qemu` is proposed). Exit 3 when a check fails."""
+
+    name = "prechecks"
+    engine = False
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import prechecks
+
+        config = resolved_config(ctx.stack())
+        checks = prechecks.run_prechecks(config, plan_deployment(config))
+        if ctx.args.json:
+            for check in checks:
+                print(json.dumps(vars(check), sort_keys=True), file=ctx.out)
+        else:
+            print(prechecks.table(checks), file=ctx.out)
+        return OK if all(c.ok for c in checks) else PRECHECKS_FAILED
+
+
+class Promote(Verb):
+    """Promote a release from one stack to the next: copy the pinned release and image keys
+    (openstack_release, openstack_tag, openstack_tag_suffix, kolla_base_distro(_version),
+    docker_registry, docker_namespace) and the globals keys listed in the source stack's
+    `kolla-pulumi-cli:promotable` config (a list) into the target's globals. Shows the diff, applies
+    on confirmation (or --yes). Never copies passwords or inventory. Then `upgrade` the target."""
+
+    name = "promote"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--from", dest="source", required=True, metavar="STACK")
+        parser.add_argument("--to", dest="target", required=True, metavar="STACK")
+        parser.add_argument("--yes", action="store_true", help="do not ask")
+
+    def run(self, ctx: Context) -> int:
+        if ctx.args.source == ctx.args.target:
+            raise UsageError("--from and --to name the same stack")
+        source, target = ctx.stack(ctx.args.source), ctx.stack(ctx.args.target)
+
+        def confirm(changes: list[Change]) -> bool:
+            print(f"globals of stack '{ctx.args.target}':", file=ctx.out)
+            for change in changes:
+                print(f"  {change}", file=ctx.out)
+            ctx.confirm(f"Apply {len(changes)} change(s) to '{ctx.args.target}'?")
+            return True
+
+        changes, applied = verbs.promote(source, target, confirm=confirm)
+        if not changes:
+            print(f"'{ctx.args.target}' already has the promoted keys of '{ctx.args.source}'", file=ctx.out)
+        elif applied:
+            print(f"applied; run `kolla-pulumi upgrade --stack {ctx.args.target}`", file=ctx.out)
+        return OK
+
+
+VERBS: tuple[type[Verb], ...] = (
+    Genpwd,
+    ImportKolla,
+    Prechecks,
+    BootstrapServers,
+    Pull,
+    Deploy,
+    Reconfigure,
+    Upgrade,
+    Preview,
+    PostDeploy,
+    Destroy,
+    Promote,
+)
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; say so explicitly
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", metavar="S", help="the stack (Pulumi.<S>.yaml)")
+    common.add_argument("--project-dir", default=str(ROOT), type=Path, help="the project (default: this checkout)")
+    common.add_argument("--inline", action="store_true", help="run the program in this process (no language host)")
+    common.add_argument("--json", action="store_true", help="engine events as JSON, one per line")
+    common.add_argument("--quiet", action="store_true", help="only the final summary and errors")
+    parser = _Parser(
+        prog="kolla-pulumi",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+    for verb_class in VERBS:
+        verb = verb_class()
+        doc = inspect.cleandoc(verb_class.__doc__ or "")
+        # The list of verbs shows each docstring's first clause.
+        help_line = re.split(r"\.\s|: ", doc, maxsplit=1)[0].replace("\n", " ").rstrip(".")
+        child = sub.add_parser(
+            verb.name,
+            parents=[common],
+            help=help_line,
+            description=doc,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        verb.add_arguments(child)
+        child.set_defaults(verb_object=verb)
+    return parser
+
+
+def _engine_error(exc: auto.CommandError) -> tuple[int, str]:
+    text = str(exc)
+    if "invalid stack config" in text:
+        start = text.index("invalid stack config")
+        return USAGE, text[start:].split("\n\n")[0]
+    lines = [line for line in text.splitlines() if line.strip()]
+    tail = "\n".join(lines[-12:])
+    if "was not specified in the target list" in text or "untargeted create" in text:
+        tail += "\nhint: this verb touches only part of the stack; run `deploy` (or bootstrap-servers) first"
+    return FAILED, tail
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    verb: Verb = args.verb_object
+    if args.json and args.quiet:
+        print("kolla-pulumi: error: --json and --quiet exclude each other", file=sys.stderr)
+        return USAGE
+    if not args.stack and verb.name != "promote":
+        print(f"kolla-pulumi {verb.name}: error: --stack is required", file=sys.stderr)
+        return USAGE
+    ctx = Context(args, out, stdin or sys.stdin)
+    try:
+        return verb.run(ctx)
+    except Aborted as exc:
+        ctx.reporter.error(f"aborted: {exc}")
+        return ABORTED
+    except (ConfigError, verbs.OperateError, PromoteError, UsageError) as exc:
+        ctx.reporter.error(str(exc))
+        return USAGE
+    except auto.StackNotFoundError as exc:
+        ctx.reporter.error(f"stack not found: {exc}")
+        return USAGE
+    except auto.CommandError as exc:
+        code, message = _engine_error(exc)
+        ctx.reporter.error(message)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

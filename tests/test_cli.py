@@ -1,0 +1,588 @@
+"""The kolla-pulumi CLI over a fake Stack: which Pulumi operation each verb runs with which targets and
+options, argument errors and exit codes, confirmations, post-deploy file modes, promote's diff,
+prechecks' verdicts, JSON output. No engine: `components.cli.open_stack` returns the fakes."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import stat
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+from pulumi.automation.events import (
+    DiagnosticEvent,
+    EngineEvent,
+    OpType,
+    ResourcePreEvent,
+    ResOutputsEvent,
+    StepEventMetadata,
+    StepEventStateMetadata,
+    SummaryEvent,
+)
+
+from components import cli
+from components.operate import prechecks, targets
+from components.operate.ssh import Completed
+from tests.conftest import make_config
+
+PREFIX = "urn:pulumi:dev::kolla-pulumi::"
+DEP = f"{PREFIX}kolla:infra:Deployment::kolla"
+HOST_H1 = f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host::h1"
+SVC = "kolla:infra:Deployment$kolla:openstack:Service"
+KEYSTONE = f"{PREFIX}{SVC}::keystone"
+MARIADB = f"{PREFIX}{SVC}::mariadb"
+KEYSTONE_CHILDREN = [
+    f"{PREFIX}{SVC}$command:remote:Command::h1-keystone-config",
+    f"{PREFIX}{SVC}$command:remote:Command::h1-bootstrap_keystone",
+    f"{PREFIX}{SVC}$docker:index/container:Container::h1-keystone",
+]
+MARIADB_CHILD = f"{PREFIX}{SVC}$docker:index/container:Container::h1-mariadb"
+
+
+def engine_glob_match(glob: str, urn: str) -> bool:
+    """The engine's UrnTargets glob (pkg/resource/deploy/deployment.go, v3.274.1): `**` -> `.*`,
+    `*` -> `[^:]*`, the rest literal, anchored."""
+    import re
+
+    segments = ["[^:]*".join(re.escape(p) for p in part.split("*")) for part in glob.split("**")]
+    return re.fullmatch(".*".join(segments), urn) is not None
+
+
+def targeted(target_list: list[str], urn: str) -> bool:
+    return any(engine_glob_match(t, urn) if "*" in t else t == urn for t in target_list)
+
+
+def state_resources() -> list[dict[str, Any]]:
+    """A deployed all-in-one's state, trimmed: components, a bootstrap command, images, volumes,
+    keystone's and mariadb's children."""
+    image = "docker:index/remoteImage:RemoteImage"
+    return [
+        {"urn": f"{PREFIX}pulumi:pulumi:Stack::kolla-pulumi-dev", "type": "pulumi:pulumi:Stack"},
+        {"urn": DEP, "type": "kolla:infra:Deployment"},
+        {"urn": HOST_H1, "type": "kolla:infra:Host", "parent": DEP},
+        {
+            "urn": f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Command::h1-bootstrap-docker",
+            "type": "command:remote:Command",
+            "parent": HOST_H1,
+        },
+        *(
+            {
+                "urn": f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host${image}::h1-{name}:2025.1-debian-bookworm",
+                "type": image,
+                "parent": HOST_H1,
+                "inputs": {"name": f"10.77.0.1:5000/openstack.kolla/{name}:2025.1-debian-bookworm"},
+            }
+            for name in ("keystone", "mariadb-server")
+        ),
+        *(
+            {
+                "urn": f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$docker:index/volume:Volume::h1-volume-{v}",
+                "type": "docker:index/volume:Volume",
+                "parent": HOST_H1,
+                "inputs": {"name": v},
+            }
+            for v in ("mariadb", "kolla_logs")
+        ),
+        {"urn": KEYSTONE, "type": "kolla:openstack:Service", "parent": DEP},
+        {"urn": MARIADB, "type": "kolla:openstack:Service", "parent": DEP},
+        *({"urn": u, "type": u.split("::")[2].rsplit("$", 1)[-1], "parent": KEYSTONE} for u in KEYSTONE_CHILDREN),
+        {"urn": MARIADB_CHILD, "type": "docker:index/container:Container", "parent": MARIADB},
+    ]
+
+
+def step_event(op: str, urn: str, type_: str, parent: str = "", outputs: bool = False) -> EngineEvent:
+    state = StepEventStateMetadata(type=type_, urn=urn, id="", parent=parent, provider="")
+    meta = StepEventMetadata(op=OpType(op), urn=urn, type=type_, provider="", new=state)
+    if outputs:
+        return EngineEvent(sequence=0, timestamp=0, res_outputs_event=ResOutputsEvent(meta))
+    return EngineEvent(sequence=0, timestamp=0, resource_pre_event=ResourcePreEvent(meta))
+
+
+UP_EVENTS = [
+    step_event("create", KEYSTONE_CHILDREN[2], "docker:index/container:Container", KEYSTONE),
+    step_event("create", KEYSTONE_CHILDREN[2], "docker:index/container:Container", KEYSTONE, outputs=True),
+    EngineEvent(sequence=0, timestamp=0, summary_event=SummaryEvent(False, 1, {OpType.CREATE: 1}, {})),
+]
+
+
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
+class FakeStack:
+    """Records every call; holds config as objects and emits given events."""
+
+    def __init__(self, name: str = "dev", config: dict[str, Any] | None = None, **extra: Any) -> None:
+        self.name = name
+        self.values: dict[str, Any] = copy.deepcopy(config) if config is not None else make_config()
+        self.other: dict[str, auto.ConfigValue] = extra.get("other", {})
+        self.state = extra.get("state", state_resources())
+        self.output_values: dict[str, auto.OutputValue] = extra.get("outputs", {})
+        self.preview_events: list[EngineEvent] = extra.get("preview_events", [])
+        self.up_events: list[EngineEvent] = extra.get("up_events", UP_EVENTS)
+        self.error: Exception | None = extra.get("error")
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _run(self, op: str, kwargs: dict[str, Any], events: list[EngineEvent]) -> None:
+        self.calls.append((op, kwargs))
+        if self.error is not None:
+            raise self.error
+        for event in events:
+            if kwargs.get("on_event"):
+                kwargs["on_event"](event)
+
+    def up(self, **kwargs: Any) -> Any:
+        self._run("up", kwargs, self.up_events)
+        return SimpleNamespace(summary=SimpleNamespace(resource_changes={"create": 1, "same": 40}))
+
+    def preview(self, **kwargs: Any) -> Any:
+        self._run("preview", kwargs, self.preview_events)
+        return SimpleNamespace(change_summary={OpType.SAME: 41})
+
+    def destroy(self, **kwargs: Any) -> Any:
+        self._run("destroy", kwargs, [])
+        return SimpleNamespace(summary=SimpleNamespace(resource_changes={"delete": 41}))
+
+    def export_stack(self) -> Any:
+        self.calls.append(("export", {}))
+        return SimpleNamespace(deployment={"resources": self.state})
+
+    def outputs(self) -> dict[str, auto.OutputValue]:
+        return self.output_values
+
+    def get_all_config(self) -> dict[str, auto.ConfigValue]:
+        config = {
+            f"kolla-pulumi:{key}": auto.ConfigValue(json.dumps(value), secret=key == "passwords")
+            for key, value in self.values.items()
+        }
+        return {**config, **self.other}
+
+    def set_config(self, key: str, value: auto.ConfigValue, *, path: bool = False) -> None:
+        self.calls.append(("set_config", {"key": key, "secret": value.secret}))
+        _set_path(self.values, key, value.value)
+
+    def set_all_config(self, config: dict[str, auto.ConfigValue], *, path: bool = False) -> None:
+        self.calls.append(("set_all_config", {"keys": sorted(config), "secret": {v.secret for v in config.values()}}))
+        for key, value in config.items():
+            _set_path(self.values, key, value.value)
+
+    def set_all_config_json(self, text: str) -> None:
+        payload = json.loads(text)
+        self.calls.append(("set_all_config_json", {"keys": sorted(payload)}))
+        for key, value in payload.items():
+            assert not value["secret"]
+            self.values[key.split(":", 1)[1]] = value["objectValue"]
+
+    def ops(self) -> list[str]:
+        return [op for op, _ in self.calls if op in ("up", "preview", "destroy")]
+
+    def last(self, op: str) -> dict[str, Any]:
+        return [kw for o, kw in self.calls if o == op][-1]
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def stacks(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeStack]:
+    found: dict[str, FakeStack] = {"dev": FakeStack()}
+
+    def open_stack(name: str, project_dir: Any, *, inline: bool = False, create: bool = False) -> FakeStack:
+        if name not in found:
+            raise auto.StackNotFoundError(auto.CommandResult(stdout="", stderr=f"no stack named '{name}'", code=255))
+        return found[name]
+
+    monkeypatch.setattr(cli, "open_stack", open_stack)
+    return found
+
+
+def run(argv: list[str], stdin: io.StringIO | None = None) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(argv, out=out, stdin=stdin or io.StringIO())
+    return code, out.getvalue()
+
+
+# --- verb -> operation ------------------------------------------------------------------------------
+
+
+def test_bootstrap_servers_targets_only_the_hosts_bootstrap_commands(stacks: dict[str, FakeStack]) -> None:
+    code, _ = run(["bootstrap-servers", "--stack", "dev", "--quiet"])
+    assert code == 0 and stacks["dev"].ops() == ["up"]
+    target = stacks["dev"].last("up")["target"]
+    assert targeted(
+        target, f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Command::h1-bootstrap-docker"
+    )
+    assert targeted(target, HOST_H1) and targeted(target, DEP)
+    for urn in [*KEYSTONE_CHILDREN, MARIADB_CHILD, KEYSTONE, state_resources()[4]["urn"], state_resources()[6]["urn"]]:
+        assert not targeted(target, urn), urn
+
+
+def test_pull_targets_only_images(stacks: dict[str, FakeStack]) -> None:
+    code, _ = run(["pull", "--stack", "dev", "--quiet"])
+    target = stacks["dev"].last("up")["target"]
+    assert code == 0
+    assert targeted(target, state_resources()[4]["urn"]) and targeted(target, state_resources()[5]["urn"])
+    bootstrap = f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Command::h1-bootstrap-docker"
+    for urn in [*KEYSTONE_CHILDREN, MARIADB_CHILD, bootstrap, state_resources()[6]["urn"]]:
+        assert not targeted(target, urn), urn
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["deploy"], {"target": None, "refresh": None}),
+        (["deploy", "--refresh"], {"target": None, "refresh": True}),
+        (["upgrade"], {"target": None, "refresh": True}),
+        (["reconfigure"], {"target": None, "refresh": None}),
+    ],
+)
+def test_whole_stack_verbs_run_up_with_their_options(
+    stacks: dict[str, FakeStack], argv: list[str], expected: dict[str, Any]
+) -> None:
+    code, _ = run([*argv, "--stack", "dev", "--quiet"])
+    up = stacks["dev"].last("up")
+    assert code == 0 and stacks["dev"].ops() == ["up"]
+    assert {key: up.get(key) for key in expected} == expected
+    assert up["show_secrets"] is False
+
+
+def test_preview_diff_runs_only_a_preview(stacks: dict[str, FakeStack]) -> None:
+    code, out = run(["preview", "--diff", "--stack", "dev", "--quiet"])
+    assert code == 0 and stacks["dev"].ops() == ["preview"]
+    assert stacks["dev"].last("preview")["diff"] is True
+    assert "41 same" in out
+
+
+def test_reconfigure_targets_the_service_children_and_its_images(stacks: dict[str, FakeStack]) -> None:
+    new_child = f"{PREFIX}{SVC}$docker:index/container:Container::h1-keystone_fernet"
+    stacks["dev"].preview_events = [step_event("create", new_child, "docker:index/container:Container", KEYSTONE)]
+    code, _ = run(["reconfigure", "--service", "keystone", "--stack", "dev", "--quiet"])
+    assert code == 0 and stacks["dev"].ops() == ["preview", "up"]
+    target = stacks["dev"].last("up")["target"]
+    for urn in [KEYSTONE, *KEYSTONE_CHILDREN, new_child, DEP, state_resources()[4]["urn"]]:
+        assert targeted(target, urn), urn
+    for urn in [MARIADB, MARIADB_CHILD, state_resources()[5]["urn"], state_resources()[3]["urn"]]:
+        assert not targeted(target, urn), urn
+
+
+def test_reconfigure_refuses_an_unknown_service_listing_the_known(
+    stacks: dict[str, FakeStack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run(["reconfigure", "--service", "keystonee", "--stack", "dev"])
+    err = capsys.readouterr().err
+    assert code == 2 and stacks["dev"].ops() == []
+    assert "unknown service keystonee" in err and "keystone, " in err and "mariadb" in err
+
+
+def test_reconfigure_refuses_a_service_not_enabled_in_the_stack(
+    stacks: dict[str, FakeStack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run(["reconfigure", "--service", "heat", "--stack", "dev"])
+    assert code == 2 and stacks["dev"].ops() == []
+    assert "not enabled in this stack" in capsys.readouterr().err
+
+
+# --- errors and exit codes --------------------------------------------------------------------------
+
+
+def test_missing_stack_option_is_a_usage_error(stacks: dict[str, FakeStack]) -> None:
+    assert run(["deploy"])[0] == 2
+    assert stacks["dev"].ops() == []
+
+
+def test_unknown_verb_and_bad_option_exit_2(stacks: dict[str, FakeStack]) -> None:
+    for argv in (
+        ["nosuchverb"],
+        ["deploy", "--stack", "dev", "--bogus"],
+        ["deploy", "--stack", "dev", "--json", "--quiet"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            code = cli.main(argv, out=io.StringIO())
+            raise SystemExit(code)
+        assert exc.value.code == 2, argv
+
+
+def test_unknown_stack_exits_2(stacks: dict[str, FakeStack]) -> None:
+    assert run(["deploy", "--stack", "prod"])[0] == 2
+
+
+def test_config_error_from_the_stack_config_exits_2_with_its_message(
+    stacks: dict[str, FakeStack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stacks["dev"].values["globals"]["kolla_base_distroo"] = "debian"
+    code, _ = run(["reconfigure", "--service", "keystone", "--stack", "dev"])
+    err = capsys.readouterr().err
+    assert code == 2 and "invalid stack config" in err and "kolla_base_distroo" in err
+    assert stacks["dev"].ops() == []
+
+
+def test_engine_failure_exits_1_and_a_config_error_inside_the_program_exits_2(
+    stacks: dict[str, FakeStack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = auto.CommandError(auto.CommandResult(stdout="", stderr="error: update failed", code=255))
+    stacks["dev"].error = failed
+    assert run(["deploy", "--stack", "dev"])[0] == 1
+    message = "error: Program failed: invalid stack config: globals.x = 1: expected y"
+    stacks["dev"].error = auto.CommandError(auto.CommandResult(stdout="", stderr=message, code=255))
+    assert run(["deploy", "--stack", "dev"])[0] == 2
+    assert "invalid stack config: globals.x = 1" in capsys.readouterr().err
+
+
+# --- output -----------------------------------------------------------------------------------------
+
+
+def test_json_output_is_one_engine_event_per_line(stacks: dict[str, FakeStack]) -> None:
+    code, out = run(["deploy", "--stack", "dev", "--json"])
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == len(UP_EVENTS)
+    events = [json.loads(line) for line in lines]
+    assert events[0]["resourcePreEvent"]["metadata"]["urn"] == KEYSTONE_CHILDREN[2]
+    assert events[0]["resourcePreEvent"]["metadata"]["op"] == "create"
+    assert events[2]["summaryEvent"]["resourceChanges"] == {"create": 1}
+
+
+def test_quiet_prints_only_the_summary(stacks: dict[str, FakeStack]) -> None:
+    code, out = run(["deploy", "--stack", "dev", "--quiet"])
+    assert code == 0 and out.splitlines()[0].startswith("deploy: 1 create, 40 same in")
+    assert len(out.splitlines()) == 1
+
+
+def test_error_diagnostics_reach_stderr(stacks: dict[str, FakeStack], capsys: pytest.CaptureFixture[str]) -> None:
+    diag = DiagnosticEvent(message="boom\n", color="never", severity="error", urn=KEYSTONE_CHILDREN[2])
+    stacks["dev"].up_events = [EngineEvent(sequence=0, timestamp=0, diagnostic_event=diag)]
+    run(["deploy", "--stack", "dev", "--quiet"])
+    assert "error: h1-keystone: boom" in capsys.readouterr().err
+
+
+# --- post-deploy ------------------------------------------------------------------------------------
+
+
+def test_post_deploy_writes_0600_files_from_the_secret_outputs(stacks: dict[str, FakeStack], tmp_path: Path) -> None:
+    stacks["dev"].output_values = {
+        "admin_openrc": auto.OutputValue("export OS_PASSWORD=s3cret\n", secret=True),
+        "clouds_yaml": auto.OutputValue("clouds: {}\n", secret=True),
+    }
+    (tmp_path / "clouds.yaml").write_text("old")
+    (tmp_path / "clouds.yaml").chmod(0o644)
+    old_umask = os.umask(0)
+    try:
+        code, _ = run(["post-deploy", "--stack", "dev", "--dir", str(tmp_path)])
+    finally:
+        os.umask(old_umask)
+    assert code == 0
+    for name, text in (("admin-openrc.sh", "export OS_PASSWORD=s3cret\n"), ("clouds.yaml", "clouds: {}\n")):
+        path = tmp_path / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+        assert path.read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["admin-openrc.sh", "clouds.yaml"]
+
+
+def test_post_deploy_before_deploy_exits_2(stacks: dict[str, FakeStack], tmp_path: Path) -> None:
+    assert run(["post-deploy", "--stack", "dev", "--dir", str(tmp_path)])[0] == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- destroy ----------------------------------------------------------------------------------------
+
+
+def test_destroy_without_a_terminal_refuses_unless_yes(stacks: dict[str, FakeStack]) -> None:
+    assert run(["destroy", "--stack", "dev"])[0] == 4
+    assert stacks["dev"].ops() == []
+    assert run(["destroy", "--stack", "dev", "--yes", "--quiet"])[0] == 0
+    assert stacks["dev"].ops() == ["destroy"]
+
+
+def test_destroy_on_a_terminal_asks_for_the_stack_name(stacks: dict[str, FakeStack]) -> None:
+    code, out = run(["destroy", "--stack", "dev"], stdin=Tty("yes\n"))
+    assert code == 4 and stacks["dev"].ops() == [] and "Type 'dev'" in out
+    code, _ = run(["destroy", "--stack", "dev", "--quiet"], stdin=Tty("dev\n"))
+    assert code == 0 and stacks["dev"].ops() == ["destroy"]
+
+
+def test_destroy_include_volumes_removes_the_recorded_volumes_over_ssh(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripts: list[tuple[str, str]] = []
+
+    def fake_ssh(host: Any, script: str) -> Completed:
+        scripts.append((host.name, script))
+        return Completed(0, "", "")
+
+    monkeypatch.setattr("components.operate.verbs.run_script", fake_ssh)
+    code, out = run(["destroy", "--stack", "dev", "--yes", "--include-volumes", "--quiet"])
+    assert code == 0 and stacks["dev"].ops() == ["destroy"]
+    assert scripts == [("h1", "set -eu\ndocker volume rm kolla_logs mariadb\n")]
+    assert "h1: removed volumes kolla_logs, mariadb" in out
+
+
+def test_destroy_keeps_volumes_by_default_and_a_failed_removal_exits_1(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripts: list[str] = []
+    monkeypatch.setattr(
+        "components.operate.verbs.run_script", lambda host, script: scripts.append(script) or Completed(1, "", "in use")
+    )
+    assert run(["destroy", "--stack", "dev", "--yes", "--quiet"])[0] == 0
+    assert scripts == []
+    assert run(["destroy", "--stack", "dev", "--yes", "--include-volumes", "--quiet"])[0] == 1
+
+
+# --- promote ----------------------------------------------------------------------------------------
+
+
+def _promote_stacks(stacks: dict[str, FakeStack], promotable: list[str]) -> None:
+    dev = make_config(openstack_tag_suffix="-rc1", openstack_service_workers=2, docker_namespace="ours")
+    staging = make_config(openstack_service_workers=4)
+    staging["inventory"]["hosts"]["h1"]["address"] = "10.99.0.11"
+    staging["passwords"]["database_password"] = "staging-only"
+    other = {"kolla-pulumi-cli:promotable": auto.ConfigValue(json.dumps(promotable))}
+    stacks["dev"] = FakeStack("dev", dev, other=other)
+    stacks["staging"] = FakeStack("staging", staging)
+
+
+def test_promote_shows_the_diff_and_copies_only_release_and_promotable_globals(stacks: dict[str, FakeStack]) -> None:
+    _promote_stacks(stacks, ["openstack_service_workers"])
+    before = copy.deepcopy(stacks["staging"].values)
+    code, out = run(["promote", "--from", "dev", "--to", "staging", "--yes"])
+    after = stacks["staging"].values
+    assert code == 0
+    assert "openstack_tag_suffix: (unset) -> '-rc1'" in out and "openstack_service_workers: 4 -> 2" in out
+    assert after["globals"]["docker_namespace"] == "ours" and after["globals"]["openstack_service_workers"] == 2
+    assert after["passwords"] == before["passwords"] and after["inventory"] == before["inventory"]
+    assert [op for op, _ in stacks["staging"].calls if op.startswith("set")] == ["set_all_config_json"]
+
+
+def test_promote_without_confirmation_changes_nothing(stacks: dict[str, FakeStack]) -> None:
+    _promote_stacks(stacks, [])
+    before = copy.deepcopy(stacks["staging"].values)
+    code, out = run(["promote", "--from", "dev", "--to", "staging"])
+    assert code == 4 and "docker_namespace" in out
+    assert stacks["staging"].values == before
+
+
+def test_promote_refuses_to_copy_passwords_or_inventory(stacks: dict[str, FakeStack]) -> None:
+    for promotable in (["database_password"], ["inventory"], ["passwords"]):
+        _promote_stacks(stacks, promotable)
+        before = copy.deepcopy(stacks["staging"].values)
+        assert run(["promote", "--from", "dev", "--to", "staging", "--yes"])[0] == 2, promotable
+        assert stacks["staging"].values == before
+
+
+# --- prechecks --------------------------------------------------------------------------------------
+
+
+def _facts(listening: str = "", running: str = "", kvm: bool = True) -> Completed:
+    return Completed(0, f"docker=27.5.1\nkvm={'yes' if kvm else 'no'}\nrunning={running}\nlistening={listening}\n", "")
+
+
+def test_prechecks_pass_and_fail_on_a_foreign_port(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prechecks, "run_script", lambda host, script: _facts(listening="0016 1388"))
+    code, out = run(["prechecks", "--stack", "dev"])
+    assert code == 3 and "5000 (keystone)" in out and "FAIL" in out
+    monkeypatch.setattr(prechecks, "run_script", lambda host, script: _facts(listening="0016 1388", running="keystone"))
+    code, out = run(["prechecks", "--stack", "dev"])
+    assert code == 0 and "FAIL" not in out
+
+
+def test_prechecks_json_lines_and_an_unreachable_host(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failure = Completed(255, "", "Host key verification failed.\n")
+    monkeypatch.setattr(prechecks, "run_script", lambda host, script: failure)
+    code, out = run(["prechecks", "--stack", "dev", "--json"])
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 3
+    assert rows == [{"host": "h1", "name": "ssh", "ok": False, "detail": "Host key verification failed."}]
+
+
+# --- config verbs: genpwd and import-kolla (kolla_import stood in) -----------------------------------
+
+
+@pytest.fixture
+def kolla_import(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    module = types.ModuleType("components.operate.kolla_import")
+    monkeypatch.setitem(sys.modules, "components.operate.kolla_import", module)
+    return module
+
+
+def test_genpwd_import_takes_file_values_first_and_existing_secrets_win(
+    stacks: dict[str, FakeStack], kolla_import: types.ModuleType
+) -> None:
+    stack = stacks["dev"]
+    stack.values["passwords"]["keystone_admin_password"] = "mine"
+    del stack.values["passwords"]["memcache_secret_key"]
+    del stack.values["passwords"]["rabbitmq_password"]
+    kolla_import.read_passwords_yml = lambda path: {
+        "keystone_admin_password": "theirs",
+        "rabbitmq_password": "from-file",
+        "memcache_secret_key": "",
+        "not_a_kolla_key": "x",
+    }
+    code, out = run(["genpwd", "--stack", "dev", "--import", "passwords.yml"])
+    assert code == 0
+    assert stack.values["passwords"]["keystone_admin_password"] == "mine"
+    assert stack.values["passwords"]["rabbitmq_password"] == "from-file"
+    assert stack.values["passwords"]["memcache_secret_key"] not in ("", None)
+    assert "imported: rabbitmq_password" in out and "not_a_kolla_key" in out
+    assert "generated 1 secret(s): memcache_secret_key" in out
+    assert "from-file" not in out and "mine" not in out
+    assert all(call["secret"] == {True} for op, call in stack.calls if op == "set_all_config")
+    code, _ = run(["genpwd", "--stack", "dev", "--import", "passwords.yml", "--overwrite"])
+    assert code == 0 and stack.values["passwords"]["keystone_admin_password"] == "theirs"
+
+
+def test_import_kolla_writes_objects_and_secrets_and_prints_unmapped(
+    stacks: dict[str, FakeStack], kolla_import: types.ModuleType
+) -> None:
+    seen: list[tuple[str, str, str]] = []
+
+    def import_kolla(g: str, i: str, p: str) -> Any:
+        seen.append((g, i, p))
+        config = {
+            "globals": {"kolla_base_distro": "ubuntu", "enable_haproxy": False},
+            "inventory": {"hosts": {"c1": {"address": "10.0.0.1"}}, "groups": {"control": ["c1"]}},
+            "passwords": {"database_password": "db", "keystone_admin_password": ""},
+        }
+        return SimpleNamespace(config=config, unmapped=["kolla_install_type: removed in Kolla 2023.1"])
+
+    kolla_import.import_kolla = import_kolla
+    code, out = run(["import-kolla", "--stack", "dev", "--globals", "g.yml", "--inventory", "inv", "--passwords", "p"])
+    stack = stacks["dev"]
+    assert code == 0 and seen == [("g.yml", "inv", "p")]
+    assert stack.values["globals"] == {"kolla_base_distro": "ubuntu", "enable_haproxy": False}
+    assert stack.values["inventory"]["hosts"] == {"c1": {"address": "10.0.0.1"}}
+    assert stack.values["passwords"]["database_password"] == "db"
+    assert ("set_all_config", {"keys": ["passwords.database_password"], "secret": {True}}) in stack.calls
+    assert "unmapped: kolla_install_type: removed in Kolla 2023.1" in out and "db" not in out.split()
+
+
+def test_import_kolla_unreadable_input_exits_2(stacks: dict[str, FakeStack], kolla_import: types.ModuleType) -> None:
+    def unreadable(g: str, i: str, p: str) -> Any:
+        raise FileNotFoundError(2, "No such file or directory", g)
+
+    kolla_import.import_kolla = unreadable
+    argv = ["import-kolla", "--stack", "dev", "--globals", "missing.yml", "--inventory", "i", "--passwords", "p"]
+    assert run(argv)[0] == 2
+    assert not [op for op, _ in stacks["dev"].calls if op.startswith("set")]
+
+
+def test_targets_use_the_program_type_tokens() -> None:
+    """Guards the globs against a renamed type token: each must match the URN shape the program makes."""
+    globs = targets.bootstrap_targets("dev", "kolla-pulumi")
+    assert targeted(globs, f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Command::h9-bootstrap-x")
+    assert not targeted(globs, f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Commandx::h9")
