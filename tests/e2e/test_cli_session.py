@@ -1,0 +1,148 @@
+"""End to end through the command line, as an operator types it: `pulumi stack init`, then
+`kolla-pulumi genpwd`, `prechecks`, `deploy`, `post-deploy`, a config change with `pulumi config set`,
+`preview`, `reconfigure --service`, `destroy`, on the test bed's two hosts (a local program: the engine
+starts the project's language host, the test bed's stand-in here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from testbed import env
+from testbed.engine import engine_path
+from testbed.versions import ROOT
+from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES
+from tests.e2e.test_lifecycle import containers, stack_config
+
+pytestmark = pytest.mark.e2e
+
+STACK = "operator"
+CLI = ROOT / ".venv" / "bin" / "kolla-pulumi"
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    env.require(env.engine_built(), "the Pulumi engine (python -m testbed.engine)")
+    env.require(CLI.exists(), f"the kolla-pulumi command ({CLI}: pip install -e . installs it)")
+    try:
+        from testbed import hosts, images
+
+        started = hosts.up(2, fresh=True)
+        images.build()
+    except Exception as exc:  # the bed needs root, namespaces and Debian's packages
+        env.require(False, f"the test-bed hosts and images ({exc})")
+        raise
+    base = tmp_path_factory.mktemp("cli-session")
+    project = base / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, project / name)
+    for name in ("components", "templates"):
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    return {
+        "hosts": {h.name: h for h in started},
+        "project": project,
+        "env": env.pulumi_env(base / "state"),
+        "out": base / "out",
+    }
+
+
+def run(session: dict[str, Any], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """One command line, typed in the project directory with the engine's environment."""
+    command = [str(CLI), *args] if args[0] != "pulumi" else [str(engine_path()), *args[1:]]
+    result = subprocess.run(
+        command, cwd=session["project"], env=session["env"], capture_output=True, text=True, timeout=900
+    )
+    if check:
+        assert result.returncode == 0, f"{' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def cli(session: dict[str, Any], verb: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(session, verb, "--stack", STACK, "--project-dir", str(session["project"]), *args, check=check)
+
+
+def ids(session: dict[str, Any]) -> dict[str, str]:
+    return {f"{h}/{n}": cid for h, host in session["hosts"].items() for n, cid in containers(host).items()}
+
+
+def test_stack_init_and_config_as_a_user_writes_them(session):
+    run(session, "pulumi", "stack", "init", STACK, "--non-interactive")
+    path = session["project"] / f"Pulumi.{STACK}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    document["config"] = stack_config()
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_genpwd_stores_every_needed_password_as_a_secret(session):
+    out = cli(session, "genpwd").stdout
+    assert "database_password" in out and "keystone_admin_password" in out
+    stored = (session["project"] / f"Pulumi.{STACK}.yaml").read_text()
+    assert "secure:" in stored
+    assert cli(session, "genpwd").stdout.count("\n") <= 1  # nothing left to generate
+
+
+def test_prechecks_pass_on_the_test_bed(session):
+    result = cli(session, "prechecks", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_starts_every_container(session):
+    cli(session, "deploy", "--quiet")
+    on = ids(session)
+    assert {k.split("/")[1] for k in on if k.startswith("h1/")} == ALL_IN_ONE_CONTAINER_NAMES
+    assert all(v.endswith(":running") for v in on.values()), on
+    session["ids"] = on
+
+
+def test_post_deploy_writes_the_openrc_and_clouds_yaml_private(session):
+    out = session["out"]
+    cli(session, "post-deploy", "--dir", str(out))
+    for name in ("admin-openrc.sh", "clouds.yaml"):
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o600, name
+    openrc = (out / "admin-openrc.sh").read_text()
+    assert "export OS_AUTH_URL='http://10.77.0.11:5000'" in openrc or "OS_AUTH_URL=http://10.77.0.11:5000" in openrc
+    assert "OS_PASSWORD" in openrc
+    assert yaml.safe_load((out / "clouds.yaml").read_text())["clouds"]
+
+
+def test_a_config_change_previews_and_reconfigures_exactly_its_container(session):
+    key = "kolla-pulumi:globals.memcached_max_memory"
+    run(session, "pulumi", "config", "set", "--stack", STACK, "--path", key, "96")
+    events = [json.loads(line) for line in cli(session, "preview", "--json").stdout.splitlines() if line.strip()]
+    replaced = {
+        e["resourcePreEvent"]["metadata"]["urn"].rsplit("::", 1)[-1]
+        for e in events
+        if e.get("resourcePreEvent") and e["resourcePreEvent"]["metadata"]["op"] == "replace"
+    }
+    assert replaced == {"h1-memcached"}
+    before = ids(session)
+    cli(session, "reconfigure", "--service", "memcached", "--quiet")
+    after = ids(session)
+    assert before["h1/memcached"] != after["h1/memcached"]
+    assert {k: v for k, v in before.items() if k != "h1/memcached"} == {
+        k: v for k, v in after.items() if k != "h1/memcached"
+    }
+    assert "-m 96" in session["hosts"]["h1"].ssh("docker exec memcached cat /run_command").stdout
+
+
+def test_an_unknown_service_is_a_usage_error(session):
+    result = cli(session, "reconfigure", "--service", "memcache", check=False)
+    assert result.returncode == 2
+    assert "memcached" in result.stdout + result.stderr
+
+
+def test_destroy_needs_a_confirmation_then_leaves_the_hosts_clean(session):
+    assert cli(session, "destroy", check=False).returncode == 4  # no terminal, no --yes
+    cli(session, "destroy", "--yes", "--quiet")
+    for host in session["hosts"].values():
+        assert containers(host) == {}
+        assert host.ssh("ls -A /etc/kolla").stdout.split() == []
