@@ -211,8 +211,10 @@ def _prepare(host: Host) -> None:
 def _runc_dir() -> Path:
     """A directory holding the wrapper as `runc`, for the front of dockerd's PATH.
 
-    A copy, not a link into the checkout: running hosts keep resolving `runc` through it, and the
-    checkout that booted them may be another one (CI's clone) or gone by then."""
+    A copy, not a link into the checkout: running hosts keep resolving `runc` through it, the checkout
+    that booted them may be another one or gone by then, and one under /tmp (a CI clone) is not even
+    visible inside the hosts, which mount a /tmp of their own: dockerd then silently finds the real
+    runc, and privileged containers fail ("unable to apply caps")."""
     directory = DATA_ROOT / "bin"
     directory.mkdir(parents=True, exist_ok=True)
     runc = directory / "runc"
@@ -331,6 +333,7 @@ def up(n: int = 2, fresh: bool = False, *, bed: Bed = DEFAULT_BED) -> list[Host]
     if shutil.which("dockerd") is None or shutil.which("sshd") is None:
         raise RuntimeError("needs dockerd and sshd: apt-get install docker.io openssh-server")
     registry.up()  # also creates the bridge
+    _runc_dir()  # running hosts too: their dockerd resolves `runc` there for every container start
     wanted = [_host(bed, i) for i in range(1, n + 1)]
     booting = {}
     for host in wanted:

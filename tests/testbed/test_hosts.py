@@ -183,6 +183,14 @@ def test_privileged_container_runs(bed: list[hosts.Host]) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_runc_wrapper_is_a_file_the_hosts_can_see(bed: list[hosts.Host]) -> None:
+    """Not a link into the checkout: one under /tmp (a CI clone) dangles inside the hosts' own /tmp."""
+    runc = hosts.DATA_ROOT / "bin" / "runc"
+    assert runc.is_file() and not runc.is_symlink()
+    for host in bed:
+        assert host.ssh(f"head -c 19 {runc}").stdout == "#!/usr/bin/python3\n", host.name
+
+
 def test_run_can_be_mounted_shared(bed: list[hosts.Host]) -> None:
     """Kolla mounts /run:/run:shared (needs a shared / in the host's mount namespace)."""
     h1 = bed[0]
