@@ -105,9 +105,9 @@ def docker_exec(container: str, script: str, user: str = "") -> str:
     return f"docker exec -i {user_args}{shlex.quote(container)} bash -c {shlex.quote(script)}\n"
 
 
-# Runs inside kolla_toolbox: create a database and its user, idempotently, retrying while MariaDB
-# starts. Parameters (with the passwords) arrive as JSON on stdin.
-_DATABASE_PY = r"""
+# The start of every program run inside kolla_toolbox against MariaDB: read the parameters (with the
+# passwords) as JSON on stdin, then connect as the login user, retrying while MariaDB starts.
+_MARIADB_PRELUDE = r"""
 import json, sys, time
 import pymysql
 p = json.load(sys.stdin)
@@ -121,7 +121,12 @@ while True:
         if time.time() > deadline:
             sys.exit("database not reachable at %s:%s: %s" % (p["host"], p["port"], exc))
         time.sleep(2)
-with conn.cursor() as cur:
+"""
+
+# Runs inside kolla_toolbox: create a database and its user, idempotently.
+_DATABASE_PY = (
+    _MARIADB_PRELUDE
+    + r"""with conn.cursor() as cur:
     cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (p["user"], p["password"]))
     cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (p["user"], p["password"]))
     if p["database"]:
@@ -134,23 +139,13 @@ with conn.cursor() as cur:
 conn.commit()
 print("user %s ready%s" % (p["user"], " with database " + p["database"] if p["database"] else ""))
 """
+)
 
 
 # Runs inside kolla_toolbox: SET GLOBAL for each of `variables` (Kolla's mysql_variables module).
-_SET_VARIABLES_PY = r"""
-import json, re, sys, time
-import pymysql
-p = json.load(sys.stdin)
-deadline = time.time() + int(p["timeout"])
-while True:
-    try:
-        conn = pymysql.connect(host=p["host"], port=int(p["port"]), user=p["login_user"],
-                               password=p["login_password"], connect_timeout=5)
-        break
-    except pymysql.err.OperationalError as exc:
-        if time.time() > deadline:
-            sys.exit("database not reachable at %s:%s: %s" % (p["host"], p["port"], exc))
-        time.sleep(2)
+_SET_VARIABLES_PY = (
+    _MARIADB_PRELUDE
+    + r"""import re
 with conn.cursor() as cur:
     for name, value in sorted(p["variables"].items()):
         if not re.fullmatch(r"[a-z_]+", name):
@@ -159,6 +154,7 @@ with conn.cursor() as cur:
         cur.execute("SET GLOBAL %s = %%s" % name, (int(value) if value.isdigit() else value,))
         print("%s = %s" % (name, value))
 """
+)
 
 
 def _in_toolbox(program: str) -> str:

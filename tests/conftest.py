@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import configparser
 import copy
 from typing import Any
 
 import pytest
 
 from components.config.passwords import ALL_KEYS, SSH_KEYS, genpwd
+from components.config.stack import resolve_stack_config
+from components.deployment import DeploymentPlan, plan_deployment
+from components.render import NO_OVERRIDES, CustomConfig, RenderedContainer
 
 # A syntactically valid key: the program never connects under mocks.
 FAKE_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -74,6 +78,58 @@ def make_config(hosts: int = 1, **globals_overrides: Any) -> dict[str, Any]:
         "passwords": passwords(),
     }
     return config
+
+
+def multinode_config(**globals_overrides: Any) -> dict[str, Any]:
+    """Kolla's multinode shape on four hosts: control h1, network h2, compute h3 and h4, storage and
+    monitoring h1; globals overridable by keyword (e.g. enable_glance=True)."""
+    config = make_config(hosts=4, **globals_overrides)
+    config["inventory"]["groups"] = {
+        "control": ["h1"],
+        "network": ["h2"],
+        "compute": ["h3", "h4"],
+        "storage": ["h1"],
+        "monitoring": ["h1"],
+    }
+    return config
+
+
+def plan_of(config: dict[str, Any], custom: CustomConfig = NO_OVERRIDES) -> DeploymentPlan:
+    """The deployment plan of a raw stack config (with `custom`'s config overrides, none by default)."""
+    return plan_deployment(resolve_stack_config(config, custom))
+
+
+def rendered_container(plan: DeploymentPlan, host: str, key: str) -> RenderedContainer:
+    """One container of the plan, by host and container key (e.g. "h1", "glance-api")."""
+    for service in plan.services:
+        for c in service.containers:
+            if (c.host, c.key) == (host, key):
+                return c
+    raise KeyError((host, key))
+
+
+def rendered_files(plan: DeploymentPlan, host: str, key: str) -> dict[str, str]:
+    """One container's rendered files (its config directory's contents, by file name)."""
+    return dict(rendered_container(plan, host, key).files)
+
+
+def parse_ini(text: str) -> configparser.ConfigParser:
+    """An oslo.config-style INI file, read as written (no `%` interpolation)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def volumes_of(container: Any) -> set[str]:
+    """A declared container's volumes and bind mounts as Kolla writes them: `source:target[:ro]`, and
+    `source:target:propagation` for mounts."""
+    out = set()
+    for v in container.inputs.get("volumes", []):
+        source = v.get("hostPath") or v.get("volumeName")
+        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
+    for m in container.inputs.get("mounts", []):
+        out.add(f"{m['source']}:{m['target']}:{m['bindOptions']['propagation']}")
+    return out
 
 
 @pytest.fixture

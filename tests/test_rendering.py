@@ -8,21 +8,14 @@ import pytest
 
 from components.catalogue.keystone import fernet_cron_jobs
 from components.config.passwords import SSH_KEYS, generate_value, genpwd
-from components.config.stack import resolve_stack_config
 from components.context import put_address_in_context
-from components.deployment import plan_deployment
 from components.ini_merge import IniError, merge
 from components.render import NO_OVERRIDES, CustomConfig
-from tests.conftest import make_config
+from tests.conftest import make_config, plan_of, rendered_files
 
 
 def _files(config, host="h1", key="keystone", custom=NO_OVERRIDES):
-    plan = plan_deployment(resolve_stack_config(config, custom))
-    for service in plan.services:
-        for c in service.containers:
-            if c.host == host and c.key == key:
-                return c.files
-    raise KeyError((host, key))
+    return rendered_files(plan_of(config, custom), host, key)
 
 
 def test_keystone_conf_has_kollas_values():
@@ -76,7 +69,7 @@ def test_rabbitmq_cookie_is_a_file_and_a_secret_environment_variable():
     config = make_config()
     files = _files(config, key="rabbitmq")
     assert files["rabbitmq-erlang.cookie"].strip() == config["passwords"]["rabbitmq_cluster_cookie"]
-    plan = plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
+    plan = plan_of(config)
     rabbit = next(c for s in plan.services for c in s.containers if c.key == "rabbitmq")
     assert rabbit.secret_environment == {"RABBITMQ_CLUSTER_COOKIE": config["passwords"]["rabbitmq_cluster_cookie"]}
     assert "RABBITMQ_CLUSTER_COOKIE" not in rabbit.environment

@@ -2,70 +2,27 @@
 
 from __future__ import annotations
 
-import configparser
 import json
 from typing import Any
 
 import pytest
 
 from components.catalogue import glance
-from components.config.stack import resolve_stack_config
 from components.context import render_string
-from components.deployment import plan_deployment
-from components.render import NO_OVERRIDES
-from tests.conftest import make_config
+from tests.conftest import multinode_config, parse_ini, plan_of, rendered_files, volumes_of
 from tests.harness import Run, run_program
 
 IMAGE = "10.77.0.1:5000/openstack.kolla/glance-api:2025.1-debian-bookworm"
 
 
-def multinode(**globals_: Any) -> dict[str, Any]:
-    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
-    config = make_config(hosts=4, enable_glance=True, **globals_)
-    config["inventory"]["groups"] = {
-        "control": ["h1"],
-        "network": ["h2"],
-        "compute": ["h3", "h4"],
-        "storage": ["h1"],
-        "monitoring": ["h1"],
-    }
-    return config
-
-
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return multinode()
+    return multinode_config(enable_glance=True)
 
 
 @pytest.fixture(scope="module")
 def run(config) -> Run:
     return run_program(config)
-
-
-def _plan(config: dict[str, Any]):
-    return plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
-
-
-def _files(config: dict[str, Any], host: str = "h1", key: str = "glance-api") -> dict[str, str]:
-    for service in _plan(config).services:
-        for c in service.containers:
-            if (c.host, c.key) == (host, key):
-                return dict(c.files)
-    raise KeyError((host, key))
-
-
-def _ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def _volumes(container) -> set[str]:
-    out = set()
-    for v in container.inputs.get("volumes", []):
-        source = v.get("hostPath") or v.get("volumeName")
-        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
-    return out
 
 
 def _hosts_of(run: Run, container_name: str) -> set[str]:
@@ -74,7 +31,7 @@ def _hosts_of(run: Run, container_name: str) -> set[str]:
 
 def test_glance_api_runs_like_kollas(run):
     c = run.containers()["h1-glance_api"]
-    assert _volumes(c) == {
+    assert volumes_of(c) == {
         "/etc/kolla/glance-api/:/var/lib/kolla/config_files/:ro",
         "/etc/localtime:/etc/localtime:ro",
         "glance:/var/lib/glance/",
@@ -87,7 +44,7 @@ def test_glance_api_runs_like_kollas(run):
 
 
 def test_glance_api_image_is_kollas(config):
-    plan = _plan(config)
+    plan = plan_of(config)
     (api,) = [c for s in plan.services if s.service.name == "glance" for c in s.containers]
     assert api.image == IMAGE
     assert api.container_name == "glance_api"
@@ -100,24 +57,24 @@ def test_glance_api_only_on_control_in_multinode(run):
 def test_glance_api_hosts_follows_kollas_rule():
     """Kolla's glance_api_hosts: the first glance-api host with the file store on the named volume, all of
     them with any other datadir (e.g. a shared mount)."""
-    config = multinode()
+    config = multinode_config(enable_glance=True)
     config["inventory"]["groups"]["control"] = ["h1", "h2"]
-    assert _plan(config).host_contexts["h1"]["glance_api_hosts"] == ["h1"]
-    shared = multinode(glance_file_datadir_volume="/srv/glance")
+    assert plan_of(config).host_contexts["h1"]["glance_api_hosts"] == ["h1"]
+    shared = multinode_config(enable_glance=True, glance_file_datadir_volume="/srv/glance")
     shared["inventory"]["groups"]["control"] = ["h1", "h2"]
-    assert _plan(shared).host_contexts["h2"]["glance_api_hosts"] == ["h1", "h2"]
+    assert plan_of(shared).host_contexts["h2"]["glance_api_hosts"] == ["h1", "h2"]
 
 
 def test_glance_api_only_on_the_first_glance_api_host_with_the_file_store():
-    config = multinode()
+    config = multinode_config(enable_glance=True)
     config["inventory"]["groups"]["control"] = ["h1", "h2"]
-    hosts = {c.host for s in _plan(config).services if s.service.name == "glance" for c in s.containers}
+    hosts = {c.host for s in plan_of(config).services if s.service.name == "glance" for c in s.containers}
     assert hosts == {"h1"}
 
 
 def test_glance_api_conf_has_kollas_values(config):
     pw = config["passwords"]
-    conf = _ini(_files(config)["glance-api.conf"])
+    conf = parse_ini(rendered_files(plan_of(config), "h1", "glance-api")["glance-api.conf"])
     assert conf["DEFAULT"]["bind_host"] == "10.77.0.11"
     assert conf["DEFAULT"]["bind_port"] == "9292"
     assert conf["DEFAULT"]["worker_self_reference_url"] == "http://10.77.0.11:9292"
@@ -145,17 +102,19 @@ def test_glance_api_conf_has_kollas_values(config):
 
 
 def test_glance_cache_conf_only_with_the_image_cache(config):
-    assert "glance-cache.conf" not in _files(config)
-    files = _files(multinode(enable_glance_image_cache=True))
-    cache = _ini(files["glance-cache.conf"])
+    assert "glance-cache.conf" not in rendered_files(plan_of(config), "h1", "glance-api")
+    files = rendered_files(
+        plan_of(multinode_config(enable_glance=True, enable_glance_image_cache=True)), "h1", "glance-api"
+    )
+    cache = parse_ini(files["glance-cache.conf"])
     assert cache["DEFAULT"]["image_cache_dir"] == "/var/lib/glance/image-cache"
-    assert _ini(files["glance-api.conf"])["paste_deploy"]["flavor"] == "keystone+cachemanagement"
+    assert parse_ini(files["glance-api.conf"])["paste_deploy"]["flavor"] == "keystone+cachemanagement"
     dests = [f["dest"] for f in json.loads(files["config.json"])["config_files"]]
     assert dests == ["/etc/glance/glance-api.conf", "/etc/glance/glance-cache.conf"]
 
 
 def test_config_json_is_kollas(config):
-    document = json.loads(_files(config)["config.json"])
+    document = json.loads(rendered_files(plan_of(config), "h1", "glance-api")["config.json"])
     assert document["command"] == "glance-api"
     assert document["config_files"] == [
         {
@@ -169,7 +128,7 @@ def test_config_json_is_kollas(config):
 
 
 def test_haproxy_entries_are_kollas(config):
-    ctx = _plan(config).base
+    ctx = plan_of(config).base
     entries = {f.name: f for f in glance.SERVICE.container("glance-api").haproxy}
     assert set(entries) == {"glance_api", "glance_api_external"}
     assert entries["glance_api_external"].external and not entries["glance_api"].external
@@ -180,7 +139,7 @@ def test_haproxy_entries_are_kollas(config):
 
 
 def test_registration_is_kollas(config):
-    (job,) = [j for s in _plan(config).services for j in s.jobs if j.name == "glance_register"]
+    (job,) = [j for s in plan_of(config).services for j in s.jobs if j.name == "glance_register"]
     params = json.loads(job.stdin)
     assert params["services"] == [
         {

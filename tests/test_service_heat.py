@@ -3,7 +3,6 @@ domain and its admin), job order, secrets, and the blast radius of turning it on
 
 from __future__ import annotations
 
-import configparser
 import io
 import json
 import sys
@@ -15,32 +14,16 @@ import pytest
 
 from components import scripts
 from components.catalogue import heat
-from components.config.stack import resolve_stack_config
 from components.context import render_string
-from components.deployment import plan_deployment
-from components.render import NO_OVERRIDES
-from tests.conftest import make_config
+from tests.conftest import multinode_config, parse_ini, plan_of, rendered_container, volumes_of
 from tests.harness import Run, run_program
 
 CONTAINERS = ("heat_api", "heat_api_cfn", "heat_engine")
 
 
-def multinode(**globals_: Any) -> dict[str, Any]:
-    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
-    config = make_config(hosts=4, **{"enable_heat": True, **globals_})
-    config["inventory"]["groups"] = {
-        "control": ["h1"],
-        "network": ["h2"],
-        "compute": ["h3", "h4"],
-        "storage": ["h1"],
-        "monitoring": ["h1"],
-    }
-    return config
-
-
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return multinode()
+    return multinode_config(enable_heat=True)
 
 
 @pytest.fixture(scope="module")
@@ -50,31 +33,14 @@ def run(config) -> Run:
 
 @pytest.fixture(scope="module")
 def plan(config):
-    return plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
-
-
-def _rendered(plan, key: str, host: str = "h1"):
-    return next(c for s in plan.services for c in s.containers if (c.host, c.key) == (host, key))
-
-
-def _ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def _volumes(container) -> set[str]:
-    return {
-        f"{v.get('hostPath') or v.get('volumeName')}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}"
-        for v in container.inputs.get("volumes", [])
-    }
+    return plan_of(config)
 
 
 @pytest.mark.parametrize("name", CONTAINERS)
 def test_containers_run_like_kollas(run, name):
     c = run.containers()[f"h1-{name}"]
     key = name.replace("_", "-")
-    assert _volumes(c) == {
+    assert volumes_of(c) == {
         f"/etc/kolla/{key}/:/var/lib/kolla/config_files/:ro",
         "/etc/localtime:/etc/localtime:ro",
         "kolla_logs:/var/log/kolla/",
@@ -90,7 +56,7 @@ def test_images_commands_and_healthchecks_are_kollas(plan):
         "heat-engine": ("heat-engine", "healthcheck_port heat-engine 5672"),
     }
     for key, (command, check) in expected.items():
-        c = _rendered(plan, key)
+        c = rendered_container(plan, "h1", key)
         assert c.image == f"10.77.0.1:5000/openstack.kolla/{key}:2025.1-debian-bookworm"
         assert json.loads(c.files["config.json"])["command"] == command
         assert c.healthcheck == ("CMD-SHELL", check)
@@ -103,7 +69,7 @@ def test_all_three_only_on_control_in_multinode(run):
 
 def test_heat_conf_has_kollas_values(plan, config):
     pw = config["passwords"]
-    conf = _ini(_rendered(plan, "heat-engine").files["heat.conf"])
+    conf = parse_ini(rendered_container(plan, "h1", "heat-engine").files["heat.conf"])
     default = conf["DEFAULT"]
     assert default["log_file"] == "$log_dir/heat-engine.log"
     assert default["heat_metadata_server_url"] == "http://10.77.0.11:8000"
@@ -136,7 +102,7 @@ def test_heat_conf_has_kollas_values(plan, config):
 
 def test_heat_conf_is_rendered_per_container(plan):
     for key in ("heat-api", "heat-api-cfn"):
-        conf = _ini(_rendered(plan, key).files["heat.conf"])
+        conf = parse_ini(rendered_container(plan, "h1", key).files["heat.conf"])
         assert conf["DEFAULT"]["log_file"] == f"$log_dir/{key}.log"
         assert "num_engine_workers" not in conf["DEFAULT"]
         assert conf["oslo_messaging_rabbit"]["processname"] == key
@@ -145,7 +111,7 @@ def test_heat_conf_is_rendered_per_container(plan):
 
 def test_apis_run_under_apache_like_kollas(plan):
     for key, port in (("heat-api", 8004), ("heat-api-cfn", 8000)):
-        c = _rendered(plan, key)
+        c = rendered_container(plan, "h1", key)
         wsgi = c.files[f"wsgi-{key}.conf"]
         assert f"Listen 10.77.0.11:{port}\n" in wsgi
         assert f"WSGIDaemonProcess {key} processes=5 threads=1 user=heat group=heat display-name={key}\n" in wsgi
@@ -369,8 +335,8 @@ def test_turning_heat_on_adds_only_heats_resources():
     (its ENABLE_HEAT environment turns the heat dashboard on)."""
     base = {"enable_glance": True, "enable_horizon": True}
     # Snapshot each run before the next: the harness's recorder of a run keeps seeing later runs.
-    containers_before, jobs_before = _snapshot(run_program(multinode(**base, enable_heat=False)))
-    containers_after, jobs_after = _snapshot(run_program(multinode(**base, enable_heat=True)))
+    containers_before, jobs_before = _snapshot(run_program(multinode_config(**base, enable_heat=False)))
+    containers_after, jobs_after = _snapshot(run_program(multinode_config(**base, enable_heat=True)))
     added = containers_after.keys() - containers_before.keys()
     changed = {n for n in containers_before if containers_before[n] != containers_after.get(n)}
     assert added == {f"h1-{name}" for name in CONTAINERS}

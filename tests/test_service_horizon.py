@@ -8,40 +8,19 @@ from typing import Any
 import pytest
 
 from components.catalogue import horizon
-from components.config.stack import resolve_stack_config
 from components.context import render_string
-from components.deployment import plan_deployment
-from components.render import NO_OVERRIDES
-from tests.conftest import make_config
+from tests.conftest import multinode_config, plan_of, rendered_container
 from tests.harness import Run, run_program
-
-
-def multinode(**globals_: Any) -> dict[str, Any]:
-    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
-    config = make_config(hosts=4, **{"enable_horizon": True, **globals_})
-    config["inventory"]["groups"] = {
-        "control": ["h1"],
-        "network": ["h2"],
-        "compute": ["h3", "h4"],
-        "storage": ["h1"],
-        "monitoring": ["h1"],
-    }
-    return config
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return multinode()
+    return multinode_config(enable_horizon=True)
 
 
 @pytest.fixture(scope="module")
 def run(config) -> Run:
     return run_program(config)
-
-
-def _horizon(config: dict[str, Any], host: str = "h1"):
-    plan = plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
-    return next(c for s in plan.services for c in s.containers if (c.host, c.key) == (host, "horizon"))
 
 
 def _env(container) -> dict[str, str]:
@@ -70,13 +49,15 @@ def test_horizon_only_on_control_in_multinode(run):
 
 
 def test_enabled_services_select_the_dashboards():
-    env = _horizon(multinode(enable_heat=True)).environment
+    env = rendered_container(
+        plan_of(multinode_config(enable_horizon=True, enable_heat=True)), "h1", "horizon"
+    ).environment
     assert env["ENABLE_HEAT"] == "yes"
     assert env["ENABLE_OCTAVIA"] == "no"
 
 
 def test_image_command_and_config_json_are_kollas(config):
-    c = _horizon(config)
+    c = rendered_container(plan_of(config), "h1", "horizon")
     assert c.image == "10.77.0.1:5000/openstack.kolla/horizon:2025.1-debian-bookworm"
     document = json.loads(c.files["config.json"])
     assert document["command"] == "/usr/sbin/apache2 -DFOREGROUND"
@@ -85,13 +66,17 @@ def test_image_command_and_config_json_are_kollas(config):
         ("_9998-kolla-settings.py", "/etc/openstack-dashboard/local_settings.d/_9998-kolla-settings.py"),
         ("_9999-custom-settings.py", "/etc/openstack-dashboard/local_settings.d/_9999-custom-settings.py"),
     ]
-    rocky = json.loads(_horizon(multinode(kolla_base_distro="rocky")).files["config.json"])
+    rocky = json.loads(
+        rendered_container(
+            plan_of(multinode_config(enable_horizon=True, kolla_base_distro="rocky")), "h1", "horizon"
+        ).files["config.json"]
+    )
     assert rocky["command"] == "/usr/sbin/httpd -DFOREGROUND"
     assert rocky["config_files"][0]["dest"] == "/etc/httpd/conf.d/horizon.conf"
 
 
 def test_kolla_settings_have_kollas_values(config):
-    settings = _horizon(config).files["_9998-kolla-settings.py"]
+    settings = rendered_container(plan_of(config), "h1", "horizon").files["_9998-kolla-settings.py"]
     assert f"SECRET_KEY='{config['passwords']['horizon_secret_key']}'\n" in settings
     assert 'OPENSTACK_KEYSTONE_URL = "http://10.77.0.11:5000/v3"\n' in settings
     assert 'OPENSTACK_HOST = "10.77.0.11"\n' in settings
@@ -102,18 +87,18 @@ def test_kolla_settings_have_kollas_values(config):
     assert "AVAILABLE_REGIONS" not in settings
     assert "SECURE_PROXY_SSL_HEADER" not in settings
     assert "'enable_backup': True," in settings
-    assert _horizon(config).files["_9999-custom-settings.py"] == ""
+    assert rendered_container(plan_of(config), "h1", "horizon").files["_9999-custom-settings.py"] == ""
 
 
 def test_memcached_locations_list_every_memcached_host():
-    config = multinode()
+    config = multinode_config(enable_horizon=True)
     config["inventory"]["groups"]["control"] = ["h1", "h2"]
-    settings = _horizon(config, host="h2").files["_9998-kolla-settings.py"]
+    settings = rendered_container(plan_of(config), "h2", "horizon").files["_9998-kolla-settings.py"]
     assert "CACHES['default']['LOCATION'] = ['10.77.0.11:11211','10.77.0.12:11211']\n" in settings
 
 
 def test_apache_vhost_is_kollas(config):
-    conf = _horizon(config).files["horizon.conf"]
+    conf = rendered_container(plan_of(config), "h1", "horizon").files["horizon.conf"]
     assert "Listen 10.77.0.11:80\n" in conf
     assert "<VirtualHost 10.77.0.11:80>\n" in conf
     assert (
@@ -124,7 +109,7 @@ def test_apache_vhost_is_kollas(config):
 
 
 def test_haproxy_entries_are_kollas(config):
-    ctx = plan_deployment(resolve_stack_config(config, NO_OVERRIDES)).base
+    ctx = plan_of(config).base
     entries = {f.name: f for f in horizon.SERVICE.container("horizon").haproxy}
     assert set(entries) == {"horizon", "horizon_redirect", "horizon_external", "horizon_external_redirect"}
     for name in ("horizon", "horizon_external"):
@@ -136,7 +121,7 @@ def test_haproxy_entries_are_kollas(config):
     # The redirect listeners exist only with TLS, as in Kolla.
     assert entries["horizon_redirect"].mode == "redirect"
     assert not entries["horizon_redirect"].enabled(ctx) and not entries["horizon_external_redirect"].enabled(ctx)
-    tls = plan_deployment(resolve_stack_config(multinode(kolla_enable_tls_internal=True), NO_OVERRIDES)).base
+    tls = plan_of(multinode_config(enable_horizon=True, kolla_enable_tls_internal=True)).base
     assert entries["horizon_redirect"].enabled(tls) and entries["horizon_external_redirect"].enabled(tls)
     assert render_string(entries["horizon"].port, tls) == "443"
 

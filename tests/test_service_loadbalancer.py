@@ -16,8 +16,8 @@ from components.catalogue.model import Container, Frontend, Service
 from components.config import ConfigError
 from components.config.stack import resolve_stack_config
 from components.deployment import DeploymentPlan, plan_deployment
-from components.render import NO_OVERRIDES, CustomConfig, RenderedContainer
-from tests.conftest import make_config
+from components.render import NO_OVERRIDES, CustomConfig
+from tests.conftest import make_config, multinode_config, plan_of, rendered_container, volumes_of
 from tests.harness import Run, run_program
 
 VIP = "10.77.0.10"
@@ -38,23 +38,9 @@ KEEPALIVED_VOLUMES = {
 
 def lb_config(groups: dict[str, list[str]] | None = None, **globals_overrides: Any) -> dict[str, Any]:
     """Kolla's multinode shape: control h1, network h2 (the loadbalancer), compute h3 and h4."""
-    config = make_config(hosts=4, **{"enable_haproxy": True, "kolla_internal_vip_address": VIP, **globals_overrides})
-    config["inventory"]["groups"].update(
-        {"control": ["h1"], "network": ["h2"], "compute": ["h3", "h4"], **(groups or {})}
-    )
+    config = multinode_config(**{"enable_haproxy": True, "kolla_internal_vip_address": VIP, **globals_overrides})
+    config["inventory"]["groups"].update(groups or {})
     return config
-
-
-def plan_of(config: dict[str, Any]) -> DeploymentPlan:
-    return plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
-
-
-def rendered(plan: DeploymentPlan, host: str, key: str) -> RenderedContainer:
-    for service in plan.services:
-        for c in service.containers:
-            if (c.host, c.key) == (host, key):
-                return c
-    raise KeyError((host, key))
 
 
 def sections(text: str) -> dict[str, list[str]]:
@@ -70,15 +56,7 @@ def sections(text: str) -> dict[str, list[str]]:
 
 
 def service_cfg(plan: DeploymentPlan, service: str, host: str = "h2") -> dict[str, list[str]]:
-    return sections(rendered(plan, host, "haproxy").files[haproxy.service_file_source(service)])
-
-
-def _volumes(container) -> set[str]:
-    out = set()
-    for v in container.inputs.get("volumes", []):
-        source = v.get("hostPath") or v.get("volumeName")
-        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
-    return out
+    return sections(rendered_container(plan, host, "haproxy").files[haproxy.service_file_source(service)])
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +91,7 @@ def test_haproxy_container_is_kollas(run):
     c = run.containers()["h2-haproxy"]
     assert c.inputs["privileged"] is True
     assert c.inputs["networkMode"] == "host"
-    assert _volumes(c) == LB_VOLUMES
+    assert volumes_of(c) == LB_VOLUMES
     assert c.inputs["healthcheck"]["tests"] == ["CMD-SHELL", "healthcheck_curl http://10.77.0.12:61313"]
 
 
@@ -121,17 +99,20 @@ def test_keepalived_container_is_kollas(run):
     c = run.containers()["h2-keepalived"]
     assert c.inputs["privileged"] is True
     assert c.inputs["networkMode"] == "host"
-    assert _volumes(c) == KEEPALIVED_VOLUMES
+    assert volumes_of(c) == KEEPALIVED_VOLUMES
     assert "healthcheck" not in c.inputs  # Kolla gives keepalived none
 
 
 def test_images_and_config_json_commands(plan):
-    assert rendered(plan, "h2", "haproxy").image == "10.77.0.1:5000/openstack.kolla/haproxy:2025.1-debian-bookworm"
-    assert rendered(plan, "h2", "keepalived").image.split("/")[-1] == "keepalived:2025.1-debian-bookworm"
-    assert json.loads(rendered(plan, "h2", "haproxy").files["config.json"])["command"] == (
+    assert (
+        rendered_container(plan, "h2", "haproxy").image
+        == "10.77.0.1:5000/openstack.kolla/haproxy:2025.1-debian-bookworm"
+    )
+    assert rendered_container(plan, "h2", "keepalived").image.split("/")[-1] == "keepalived:2025.1-debian-bookworm"
+    assert json.loads(rendered_container(plan, "h2", "haproxy").files["config.json"])["command"] == (
         "/etc/haproxy/haproxy_run.sh"
     )
-    assert json.loads(rendered(plan, "h2", "keepalived").files["config.json"])["command"] == (
+    assert json.loads(rendered_container(plan, "h2", "keepalived").files["config.json"])["command"] == (
         "/usr/sbin/keepalived -nld -p /run/keepalived.pid"
     )
 
@@ -145,7 +126,7 @@ def test_without_haproxy_nothing_is_deployed_and_the_vip_is_a_host():
 
 
 def test_haproxy_cfg_has_kollas_global_defaults_stats_and_monitor(plan, config):
-    cfg = sections(rendered(plan, "h2", "haproxy").files["haproxy.cfg"])
+    cfg = sections(rendered_container(plan, "h2", "haproxy").files["haproxy.cfg"])
     assert "log 10.77.0.12:5140 local1" in cfg["global"]
     assert "stats socket /var/lib/kolla/haproxy/haproxy.sock group kolla mode 660" in cfg["global"]
     assert "maxconn 10000" in cfg["defaults"]
@@ -155,7 +136,7 @@ def test_haproxy_cfg_has_kollas_global_defaults_stats_and_monitor(plan, config):
 
 
 def test_one_services_d_file_per_service_with_frontends(plan):
-    files = rendered(plan, "h2", "haproxy").files
+    files = rendered_container(plan, "h2", "haproxy").files
     generated = {name for name in files if name.startswith("services.d_")}
     assert generated == {haproxy.service_file_source(s) for s in ("mariadb", "rabbitmq", "keystone")}
     entries = json.loads(files["config.json"])["config_files"]
@@ -225,7 +206,7 @@ def test_members_follow_the_hosts_each_container_is_placed_on():
 def test_operator_services_d_snippets_are_added():
     snippet = "listen extra\n    bind {{ kolla_internal_vip_address }}:8888\n"
     config = resolve_stack_config(lb_config(), CustomConfig(files={"haproxy/services.d/extra.cfg": snippet}))
-    files = rendered(plan_deployment(config), "h2", "haproxy").files
+    files = rendered_container(plan_deployment(config), "h2", "haproxy").files
     assert files[haproxy.service_file_source("extra")] == f"listen extra\n    bind {VIP}:8888\n"
     assert "/etc/haproxy/services.d/extra.cfg" in files["config.json"]
 
@@ -315,14 +296,14 @@ def test_single_external_frontend_is_refused():
 
 
 def test_keepalived_conf_holds_the_vip_with_kollas_values(plan, config):
-    conf = rendered(plan, "h2", "keepalived").files["keepalived.conf"]
+    conf = rendered_container(plan, "h2", "keepalived").files["keepalived.conf"]
     lines = [line.strip() for line in conf.splitlines()]
     assert "vrrp_instance kolla_internal_vip_51 {" in lines
     assert {"interface eth0", "virtual_router_id 51", "priority 1", "state BACKUP", "nopreempt"} <= set(lines)
     assert f"{VIP} dev eth0" in lines
     assert f"auth_pass {config['passwords']['keepalived_password']}" in lines
     assert 'script "/check_alive.sh"' in lines and "check_alive" in lines
-    checks = json.loads(rendered(plan, "h2", "keepalived").files["config.json"])["config_files"]
+    checks = json.loads(rendered_container(plan, "h2", "keepalived").files["config.json"])["config_files"]
     assert {
         "source": "/var/lib/kolla/config_files/check_alive_haproxy.sh",
         "dest": "/checks/check_alive_haproxy.sh",
@@ -340,8 +321,10 @@ def test_keepalived_priority_follows_host_order_and_external_vip_is_held_too():
             keepalived_traffic_mode="unicast",
         )
     )
-    first = rendered(plan, "h2", "keepalived").files["keepalived.conf"]
-    second = [line.strip() for line in rendered(plan, "h3", "keepalived").files["keepalived.conf"].splitlines()]
+    first = rendered_container(plan, "h2", "keepalived").files["keepalived.conf"]
+    second = [
+        line.strip() for line in rendered_container(plan, "h3", "keepalived").files["keepalived.conf"].splitlines()
+    ]
     assert "priority 1" in first and "virtual_router_id 77" in first
     assert "priority 2" in second
     assert f"{EXTERNAL_VIP} dev eth0" in second

@@ -3,19 +3,15 @@ files against kolla-ansible 2025.1's values, job order, secrets and blast radius
 
 from __future__ import annotations
 
-import configparser
 import copy
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.config.stack import resolve_stack_config
-from components.deployment import DeploymentPlan, plan_deployment
-from components.render import NO_OVERRIDES, CustomConfig
-from tests.conftest import make_config
+from components.deployment import DeploymentPlan
+from tests.conftest import make_config, multinode_config, parse_ini, plan_of, rendered_files, volumes_of
 from tests.harness import Declared, Run, run_program
 
 # A well-formed stand-in: the program only renders it into neutron-server's id_rsa.
@@ -28,41 +24,10 @@ AGENTS = ("neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent")
 
 
 def multinode(**globals_overrides: Any) -> dict[str, Any]:
-    """Kolla's multinode shape on four hosts: control h1, network h2, compute h3 and h4."""
-    config = make_config(hosts=4, **{"enable_neutron": True, **globals_overrides})
-    config["inventory"]["groups"].update(
-        control=["h1"], network=[NETWORK], compute=list(COMPUTES), storage=["h1"], monitoring=["h1"]
-    )
+    """Kolla's multinode shape (multinode_config) with neutron on and a stand-in neutron SSH key."""
+    config = multinode_config(**{"enable_neutron": True, **globals_overrides})
     config["passwords"]["neutron_ssh_key"] = copy.deepcopy(FAKE_NEUTRON_SSH_KEY)
     return config
-
-
-def plan_of(config: dict[str, Any], custom: CustomConfig = NO_OVERRIDES) -> DeploymentPlan:
-    return plan_deployment(resolve_stack_config(config, custom))
-
-
-def files_of(plan: DeploymentPlan, host: str, key: str) -> dict[str, str]:
-    for service in plan.services:
-        for c in service.containers:
-            if (c.host, c.key) == (host, key):
-                return dict(c.files)
-    raise KeyError((host, key))
-
-
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def volumes(container: Declared) -> set[str]:
-    out = set()
-    for v in container.inputs.get("volumes", []):
-        source = v.get("hostPath") or v.get("volumeName")
-        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
-    for m in container.inputs.get("mounts", []):
-        out.add(f"{m['source']}:{m['target']}:{m['bindOptions']['propagation']}")
-    return out
 
 
 def env(container: Declared) -> dict[str, str]:
@@ -74,25 +39,9 @@ def config() -> dict[str, Any]:
     return multinode()
 
 
-def snapshot(run: Run) -> Run:
-    """A copy of a run's record: a later run_program in the same process records into earlier runs'
-    resources too (the harness's stack transformation stays registered), so module fixtures keep a copy."""
-    resources = {
-        name: dataclasses.replace(
-            d,
-            inputs=copy.deepcopy(d.inputs),
-            secret_inputs=set(d.secret_inputs),
-            depends_on=list(d.depends_on),
-            pending={},
-        )
-        for name, d in run.resources.items()
-    }
-    return Run(resources=resources, outputs=copy.deepcopy(run.outputs), secret_outputs=set(run.secret_outputs))
-
-
 @pytest.fixture(scope="module")
 def run(config) -> Run:
-    return snapshot(run_program(config))
+    return run_program(config)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +112,7 @@ def test_container_specs_are_kollas(run, name):
     extra, privileged, cgroupns = SPECS[name]
     c = run.containers()[name]
     key = c.inputs["name"].replace("_", "-")
-    assert volumes(c) == {f"/etc/kolla/{key}/:/var/lib/kolla/config_files/:ro", *_BASE, *extra}
+    assert volumes_of(c) == {f"/etc/kolla/{key}/:/var/lib/kolla/config_files/:ro", *_BASE, *extra}
     assert bool(c.inputs.get("privileged")) is privileged
     assert c.inputs.get("cgroupnsMode", "") == cgroupns
     assert "pidMode" not in c.inputs  # neutron_agents_wrappers is off: no host pid namespace
@@ -258,7 +207,7 @@ def test_config_json_commands_and_files(plan):
         ),
     }
     for (host, key), (command, dests) in expected.items():
-        document = json.loads(files_of(plan, host, key)["config.json"])
+        document = json.loads(rendered_files(plan, host, key)["config.json"])
         assert document["command"] == command, key
         assert {f["dest"] for f in document["config_files"]} == dests, key
         assert {"path": "/var/log/kolla/neutron", "owner": "neutron:neutron", "recurse": True} in document[
@@ -268,7 +217,7 @@ def test_config_json_commands_and_files(plan):
 
 def test_neutron_conf_has_kollas_values(plan, config):
     pw = config["passwords"]
-    conf = ini(files_of(plan, "h1", "neutron-server")["neutron.conf"])
+    conf = parse_ini(rendered_files(plan, "h1", "neutron-server")["neutron.conf"])
     default = conf["DEFAULT"]
     assert default["bind_host"] == "10.77.0.11"
     assert default["bind_port"] == "9696"
@@ -297,11 +246,14 @@ def test_neutron_conf_has_kollas_values(plan, config):
 
 def test_neutron_conf_binds_each_host_to_its_own_address(plan):
     for host, address in (("h2", "10.77.0.12"), ("h4", "10.77.0.14")):
-        assert ini(files_of(plan, host, "neutron-openvswitch-agent")["neutron.conf"])["DEFAULT"]["bind_host"] == address
+        assert (
+            parse_ini(rendered_files(plan, host, "neutron-openvswitch-agent")["neutron.conf"])["DEFAULT"]["bind_host"]
+            == address
+        )
 
 
 def test_ml2_conf_is_kollas_and_only_the_server_reads_it(plan):
-    ml2 = ini(files_of(plan, "h1", "neutron-server")["ml2_conf.ini"])
+    ml2 = parse_ini(rendered_files(plan, "h1", "neutron-server")["ml2_conf.ini"])
     assert ml2["ml2"]["type_drivers"] == "flat,vlan,vxlan"
     assert ml2["ml2"]["tenant_network_types"] == "vxlan"
     assert ml2["ml2"]["mechanism_drivers"] == "openvswitch,l2population"
@@ -310,12 +262,12 @@ def test_ml2_conf_is_kollas_and_only_the_server_reads_it(plan):
     assert ml2["ml2_type_flat"]["flat_networks"] == "physnet1"
     assert ml2["ml2_type_vlan"]["network_vlan_ranges"] == ""
     assert ml2["ml2_type_vxlan"]["vni_ranges"] == "1:1000"
-    assert "ml2_conf.ini" not in files_of(plan, "h2", "neutron-openvswitch-agent")
+    assert "ml2_conf.ini" not in rendered_files(plan, "h2", "neutron-openvswitch-agent")
 
 
 def test_openvswitch_agent_ini_maps_the_external_bridge_on_network_hosts_only(plan):
     for host, address in (("h2", "10.77.0.12"), ("h3", "10.77.0.13"), ("h4", "10.77.0.14")):
-        agent = ini(files_of(plan, host, "neutron-openvswitch-agent")["openvswitch_agent.ini"])
+        agent = parse_ini(rendered_files(plan, host, "neutron-openvswitch-agent")["openvswitch_agent.ini"])
         assert agent["agent"]["tunnel_types"] == "vxlan"
         assert agent["agent"]["l2_population"] == "true"
         assert agent["ovs"]["local_ip"] == address
@@ -328,15 +280,15 @@ def test_openvswitch_agent_ini_maps_the_external_bridge_on_network_hosts_only(pl
 def test_computes_that_need_the_external_bridge_map_it_too():
     plan = plan_of(multinode(computes_need_external_bridge=True, neutron_bridge_name="br-ex,br-ex2"))
     for host in (NETWORK, *COMPUTES):
-        agent = ini(files_of(plan, host, "neutron-openvswitch-agent")["openvswitch_agent.ini"])
+        agent = parse_ini(rendered_files(plan, host, "neutron-openvswitch-agent")["openvswitch_agent.ini"])
         assert agent["ovs"]["bridge_mappings"] == "physnet1:br-ex,physnet2:br-ex2"
-    ml2 = ini(files_of(plan, "h1", "neutron-server")["ml2_conf.ini"])
+    ml2 = parse_ini(rendered_files(plan, "h1", "neutron-server")["ml2_conf.ini"])
     assert ml2["ml2_type_flat"]["flat_networks"] == "physnet1,physnet2"
 
 
 def test_dhcp_agent_files_are_kollas(plan):
-    files = files_of(plan, NETWORK, "neutron-dhcp-agent")
-    dhcp = ini(files["dhcp_agent.ini"])
+    files = rendered_files(plan, NETWORK, "neutron-dhcp-agent")
+    dhcp = parse_ini(files["dhcp_agent.ini"])
     assert dhcp["DEFAULT"]["dnsmasq_config_file"] == "/etc/neutron/dnsmasq.conf"
     assert dhcp["DEFAULT"]["dnsmasq_dns_servers"] == "1.1.1.1,8.8.8.8,8.8.4.4"
     assert (dhcp["DEFAULT"]["enable_isolated_metadata"], dhcp["DEFAULT"]["force_metadata"]) == ("true", "true")
@@ -345,8 +297,8 @@ def test_dhcp_agent_files_are_kollas(plan):
 
 
 def test_l3_agent_files_are_kollas(plan):
-    files = files_of(plan, NETWORK, "neutron-l3-agent")
-    l3 = ini(files["l3_agent.ini"])
+    files = rendered_files(plan, NETWORK, "neutron-l3-agent")
+    l3 = parse_ini(files["l3_agent.ini"])
     assert l3["DEFAULT"]["agent_mode"] == "legacy"
     assert l3["ovs"]["ovsdb_timeout"] == "10"
     assert "neutron-l3-agent \\\n" in files["neutron-l3-agent-wrapper.sh"]
@@ -354,7 +306,7 @@ def test_l3_agent_files_are_kollas(plan):
 
 
 def test_metadata_agent_ini_points_at_nova_metadata_with_the_shared_secret(plan, config):
-    meta = ini(files_of(plan, NETWORK, "neutron-metadata-agent")["metadata_agent.ini"])["DEFAULT"]
+    meta = parse_ini(rendered_files(plan, NETWORK, "neutron-metadata-agent")["metadata_agent.ini"])["DEFAULT"]
     assert meta["nova_metadata_host"] == "10.77.0.11"
     assert meta["nova_metadata_port"] == "8775"
     assert meta["nova_metadata_protocol"] == "http"
@@ -363,7 +315,7 @@ def test_metadata_agent_ini_points_at_nova_metadata_with_the_shared_secret(plan,
 
 
 def test_neutron_server_gets_the_neutron_ssh_key(plan):
-    assert files_of(plan, "h1", "neutron-server")["id_rsa"].strip() == FAKE_NEUTRON_SSH_KEY["private_key"].strip()
+    assert rendered_files(plan, "h1", "neutron-server")["id_rsa"].strip() == FAKE_NEUTRON_SSH_KEY["private_key"].strip()
 
 
 # Jobs
@@ -476,7 +428,7 @@ def _custom(tmp: Path, files: dict[str, str]) -> dict[str, Any]:
 
 
 def test_an_option_only_l3_agent_ini_reads_changes_only_the_l3_agent(tmp_path):
-    before = snapshot(run_program(_custom(tmp_path / "a", {})))
+    before = run_program(_custom(tmp_path / "a", {}))
     after = run_program(_custom(tmp_path / "b", {"neutron/l3_agent.ini": "[DEFAULT]\nagent_mode = dvr_snat\n"}))
     assert _containers_changed(before, after) == {"h2-neutron_l3_agent"}
 

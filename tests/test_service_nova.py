@@ -4,9 +4,7 @@ scaling out compute hosts, and secrets."""
 
 from __future__ import annotations
 
-import configparser
 import copy
-import dataclasses
 import itertools
 import json
 from functools import cache
@@ -16,10 +14,7 @@ import pytest
 
 from components.catalogue import nova, nova_cell
 from components.config.passwords import genpwd
-from components.config.stack import resolve_stack_config
-from components.deployment import plan_deployment
-from components.render import NO_OVERRIDES
-from tests.conftest import host, make_config
+from tests.conftest import host, make_config, multinode_config, parse_ini, plan_of, rendered_files, volumes_of
 from tests.harness import Run, run_program
 
 TAG = "2025.1-debian-bookworm"
@@ -33,15 +28,8 @@ def _nova_ssh_key() -> dict[str, str]:
 
 
 def multinode(**globals_: Any) -> dict[str, Any]:
-    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
-    config = make_config(hosts=4, enable_nova=True, **globals_)
-    config["inventory"]["groups"] = {
-        "control": ["h1"],
-        "network": ["h2"],
-        "compute": ["h3", "h4"],
-        "storage": ["h1"],
-        "monitoring": ["h1"],
-    }
+    """Kolla's multinode shape (multinode_config) with nova on and a generated nova SSH key."""
+    config = multinode_config(enable_nova=True, **globals_)
     config["passwords"]["nova_ssh_key"] = copy.deepcopy(_nova_ssh_key())
     return config
 
@@ -51,53 +39,18 @@ def config() -> dict[str, Any]:
     return multinode()
 
 
-def snapshot(run: Run) -> Run:
-    """A copy of a run's records: a later run_program in the same session may still add to the live ones."""
-    resources = {
-        name: dataclasses.replace(
-            r, inputs=copy.deepcopy(r.inputs), secret_inputs=set(r.secret_inputs), depends_on=list(r.depends_on)
-        )
-        for name, r in run.resources.items()
-    }
-    return Run(resources=resources, outputs=run.outputs, secret_outputs=run.secret_outputs)
-
-
 @pytest.fixture(scope="module")
 def run(config) -> Run:
-    return snapshot(run_program(config))
+    return run_program(config)
 
 
 @pytest.fixture(scope="module")
 def plan(config):
-    return plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
-
-
-def _files(plan, host: str, key: str) -> dict[str, str]:
-    for service in plan.services:
-        for c in service.containers:
-            if (c.host, c.key) == (host, key):
-                return dict(c.files)
-    raise KeyError((host, key))
+    return plan_of(config)
 
 
 def _job(plan, host: str, name: str):
     return next(j for s in plan.services for j in s.jobs if (j.host, j.name) == (host, name))
-
-
-def _ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def _volumes(container) -> set[str]:
-    out = set()
-    for v in container.inputs.get("volumes", []):
-        source = v.get("hostPath") or v.get("volumeName")
-        out.add(f"{source}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}")
-    for m in container.inputs.get("mounts", []):
-        out.add(f"{m['source']}:{m['target']}:{m['bindOptions']['propagation']}")
-    return out
 
 
 def _nova_containers(run: Run) -> dict[str, set[str]]:
@@ -132,7 +85,7 @@ def test_nova_libvirt_is_privileged_in_the_hosts_pid_and_cgroup_namespaces(run):
     assert c.inputs.get("privileged") is True
     assert c.inputs["pidMode"] == "host"
     assert c.inputs["cgroupnsMode"] == "host"
-    assert _volumes(c) == {
+    assert volumes_of(c) == {
         "/etc/kolla/nova-libvirt/:/var/lib/kolla/config_files/:ro",
         "/etc/localtime:/etc/localtime:ro",
         "/lib/modules:/lib/modules:ro",
@@ -153,7 +106,7 @@ def test_nova_compute_is_privileged_with_the_hosts_ipc(run):
     assert c.inputs["ipcMode"] == "host"
     assert "pidMode" not in c.inputs
     assert "LIBGUESTFS_BACKEND=direct" in c.inputs["envs"]
-    assert _volumes(c) == {
+    assert volumes_of(c) == {
         "/etc/kolla/nova-compute/:/var/lib/kolla/config_files/:ro",
         "/etc/localtime:/etc/localtime:ro",
         "/lib/modules:/lib/modules:ro",
@@ -168,7 +121,7 @@ def test_nova_compute_is_privileged_with_the_hosts_ipc(run):
 
 def test_nova_ssh_and_control_volumes_and_healthchecks(run):
     c = run.containers()
-    assert _volumes(c["h3-nova_ssh"]) == {
+    assert volumes_of(c["h3-nova_ssh"]) == {
         "/etc/kolla/nova-ssh/:/var/lib/kolla/config_files/:ro",
         "/etc/localtime:/etc/localtime:ro",
         "kolla_logs:/var/log/kolla",
@@ -176,8 +129,8 @@ def test_nova_ssh_and_control_volumes_and_healthchecks(run):
     }
     assert c["h3-nova_ssh"].inputs["healthcheck"]["tests"][1] == "healthcheck_listen sshd 8022"
     assert c["h1-nova_api"].inputs.get("privileged") is True
-    assert "/lib/modules:/lib/modules:ro" in _volumes(c["h1-nova_api"])
-    assert "/dev/shm:/dev/shm" in _volumes(c["h1-nova_scheduler"])
+    assert "/lib/modules:/lib/modules:ro" in volumes_of(c["h1-nova_api"])
+    assert "/dev/shm:/dev/shm" in volumes_of(c["h1-nova_scheduler"])
     assert not c["h1-nova_metadata"].inputs.get("privileged")
     checks = {name: c[f"h1-{name}"].inputs["healthcheck"]["tests"][1] for name in CONTROL}
     assert checks == {
@@ -211,7 +164,7 @@ def test_haproxy_entries_are_kollas():
 
 def test_api_nova_conf_points_at_cell0_and_the_api_database(plan, config):
     pw = config["passwords"]
-    conf = _ini(_files(plan, "h1", "nova-api")["nova.conf"])
+    conf = parse_ini(rendered_files(plan, "h1", "nova-api")["nova.conf"])
     assert conf["DEFAULT"]["log_file"] == "/var/log/kolla/nova/nova-api.log"
     assert conf["DEFAULT"]["transport_url"] == f"rabbit://openstack:{pw['rabbitmq_password']}@10.77.0.11:5672//"
     assert conf["database"]["connection"] == (
@@ -234,7 +187,7 @@ def test_api_nova_conf_points_at_cell0_and_the_api_database(plan, config):
 def test_neutron_section_as_kolla_renders_it(plan, config):
     pw = config["passwords"]
     for name, key in (("h1", "nova-api"), ("h1", "nova-conductor"), ("h3", "nova-compute")):
-        section = _ini(_files(plan, name, key)["nova.conf"])["neutron"]
+        section = parse_ini(rendered_files(plan, name, key)["nova.conf"])["neutron"]
         assert section["username"] == "neutron", key
         assert section["password"] == pw["neutron_keystone_password"], key
         assert section["metadata_proxy_shared_secret"] == pw["metadata_secret"], key
@@ -245,15 +198,15 @@ def test_neutron_section_as_kolla_renders_it(plan, config):
 def test_cell_nova_conf_per_container(plan, config):
     pw = config["passwords"]
     cell_db = f"mysql+pymysql://nova:{pw['nova_database_password']}@10.77.0.11:3306/nova"
-    conductor = _ini(_files(plan, "h1", "nova-conductor")["nova.conf"])
+    conductor = parse_ini(rendered_files(plan, "h1", "nova-conductor")["nova.conf"])
     assert conductor["database"]["connection"] == cell_db
     assert conductor["api_database"]["connection"].endswith("@10.77.0.11:3306/nova_api")
     assert conductor["DEFAULT"]["transport_url"] == f"rabbit://openstack:{pw['rabbitmq_password']}@10.77.0.11:5672//"
     assert conductor["scheduler"]["max_attempts"] == "10"
-    novnc = _ini(_files(plan, "h1", "nova-novncproxy")["nova.conf"])
+    novnc = parse_ini(rendered_files(plan, "h1", "nova-novncproxy")["nova.conf"])
     assert novnc["database"]["connection"] == cell_db
     assert not novnc.has_section("api_database")
-    compute = _ini(_files(plan, "h3", "nova-compute")["nova.conf"])
+    compute = parse_ini(rendered_files(plan, "h3", "nova-compute")["nova.conf"])
     assert not compute.has_section("database") and not compute.has_section("api_database")
     assert compute["DEFAULT"]["compute_driver"] == "libvirt.LibvirtDriver"
     assert compute["DEFAULT"]["my_ip"] == "10.77.0.13"
@@ -265,7 +218,7 @@ def test_cell_nova_conf_per_container(plan, config):
 
 
 def test_libvirt_section_only_in_nova_compute(plan):
-    compute = _ini(_files(plan, "h4", "nova-compute")["nova.conf"])
+    compute = parse_ini(rendered_files(plan, "h4", "nova-compute")["nova.conf"])
     assert compute["libvirt"]["virt_type"] == "kvm"
     assert compute["libvirt"]["connection_uri"] == "qemu+tcp://10.77.0.14/system"
     assert compute["libvirt"]["live_migration_inbound_addr"] == "10.77.0.14"
@@ -276,11 +229,11 @@ def test_libvirt_section_only_in_nova_compute(plan):
         ("h1", "nova-conductor"),
         ("h1", "nova-novncproxy"),
     ):
-        assert not _ini(_files(plan, name, key)["nova.conf"]).has_section("libvirt"), key
+        assert not parse_ini(rendered_files(plan, name, key)["nova.conf"]).has_section("libvirt"), key
 
 
 def test_compute_files_and_config_json(plan, config):
-    files = _files(plan, "h3", "nova-compute")
+    files = rendered_files(plan, "h3", "nova-compute")
     assert files["compute_id"] == nova_cell.to_uuid("h3")
     assert files["hostnqn"].strip() == f"nqn.2014-08.org.nvmexpress:uuid:{nova_cell.to_uuid('h3')}"
     assert f"password={config['passwords']['libvirt_sasl_password']}\n" in files["auth.conf"]
@@ -294,8 +247,8 @@ def test_compute_files_and_config_json(plan, config):
     }
 
 
-def test_libvirt_and_ssh_files(plan, config):
-    libvirt = _files(plan, "h3", "nova-libvirt")
+def test_libvirt_and_sshrendered_files(plan, config):
+    libvirt = rendered_files(plan, "h3", "nova-libvirt")
     assert 'listen_addr = "10.77.0.13"\n' in libvirt["libvirtd.conf"]
     assert 'auth_tcp = "sasl"\n' in libvirt["libvirtd.conf"]
     assert 'tcp_port = "16509"\n' in libvirt["libvirtd.conf"]
@@ -307,7 +260,7 @@ def test_libvirt_and_ssh_files(plan, config):
     assert startup.endswith("exec /usr/local/bin/kolla_nova_libvirt_start\n")
     assert config["passwords"]["libvirt_sasl_password"] not in startup
     assert f"password={config['passwords']['libvirt_sasl_password']}\n" in libvirt["auth.conf"]
-    ssh = _files(plan, "h3", "nova-ssh")
+    ssh = rendered_files(plan, "h3", "nova-ssh")
     assert ssh["sshd_config"].startswith("Port 8022\nListenAddress 10.77.0.13\n")
     assert "Subsystem       sftp    /usr/lib/openssh/sftp-server" in ssh["sshd_config"]
     assert ssh["id_rsa"].strip() == config["passwords"]["nova_ssh_key"]["private_key"].strip()
@@ -315,12 +268,12 @@ def test_libvirt_and_ssh_files(plan, config):
 
 
 def test_nova_api_runs_under_uwsgi_like_kolla(plan):
-    files = _files(plan, "h1", "nova-api")
-    ini = _ini(files["nova-api-uwsgi.ini"])["uwsgi"]
+    files = rendered_files(plan, "h1", "nova-api")
+    ini = parse_ini(files["nova-api-uwsgi.ini"])["uwsgi"]
     assert ini["http"] == "10.77.0.11:8774"
     assert ini["module"] == "nova.wsgi.osapi_compute:application"
     assert ini["logfile-chmod"] == "644"
-    metadata = _ini(_files(plan, "h1", "nova-metadata")["nova-metadata-uwsgi.ini"])["uwsgi"]
+    metadata = parse_ini(rendered_files(plan, "h1", "nova-metadata")["nova-metadata-uwsgi.ini"])["uwsgi"]
     assert metadata["http"] == "10.77.0.11:8775"
     assert metadata["module"] == "nova.wsgi.metadata:application"
     assert json.loads(files["config.json"])["command"] == "uwsgi /etc/nova/nova-api-uwsgi.ini"
@@ -423,7 +376,7 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> tuple[set[str], set[str], set
 def test_virt_type_changes_exactly_nova_compute_on_each_compute_host(run, config):
     other = copy.deepcopy(config)
     other["globals"]["nova_compute_virt_type"] = "qemu"
-    before, after = _inputs(run)[0], _inputs(snapshot(run_program(other)))[0]
+    before, after = _inputs(run)[0], _inputs(run_program(other))[0]
     assert _diff(before, after) == ({"h3-nova_compute", "h4-nova_compute"}, set(), set())
 
 
@@ -431,7 +384,7 @@ def test_adding_a_compute_host_adds_its_containers_and_reruns_only_discovery(run
     bigger = copy.deepcopy(config)
     bigger["inventory"]["hosts"]["h5"] = host("10.77.0.15")
     bigger["inventory"]["groups"]["compute"] = ["h3", "h4", "h5"]
-    (containers_a, jobs_a), (containers_b, jobs_b) = _inputs(run), _inputs(snapshot(run_program(bigger)))
+    (containers_a, jobs_a), (containers_b, jobs_b) = _inputs(run), _inputs(run_program(bigger))
     added = {f"h5-{name}" for name in ("kolla_toolbox", "cron", "fluentd", *COMPUTE)}
     assert _diff(containers_a, containers_b) == (set(), added, set())
     assert {"h1-nova_cell_mappings", "h1-nova_cell_bootstrap", "h1-placement_database"} <= jobs_a.keys()

@@ -8,15 +8,16 @@ import json
 import pytest
 
 from components.catalogue.openvswitch import external_bridge_commands, needs_external_bridge
+from tests.conftest import plan_of, rendered_files, volumes_of
 from tests.harness import Run, run_program
-from tests.test_service_neutron import COMPUTES, NETWORK, files_of, multinode, plan_of, snapshot, volumes
+from tests.test_service_neutron import COMPUTES, NETWORK, multinode
 
 OVS_HOSTS = {NETWORK, *COMPUTES}
 
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    return snapshot(run_program(multinode()))
+    return run_program(multinode())
 
 
 def _hosts_of(run: Run, container: str) -> set[str]:
@@ -45,12 +46,12 @@ def test_container_specs_are_kollas(run):
     }
     db = run.containers()["h3-openvswitch_db"]
     vswitchd = run.containers()["h3-openvswitch_vswitchd"]
-    assert volumes(db) == {
+    assert volumes_of(db) == {
         "/etc/kolla/openvswitch-db-server/:/var/lib/kolla/config_files/:ro",
         "openvswitch_db:/var/lib/openvswitch/",
         *shared,
     }
-    assert volumes(vswitchd) == {"/etc/kolla/openvswitch-vswitchd/:/var/lib/kolla/config_files/:ro", *shared}
+    assert volumes_of(vswitchd) == {"/etc/kolla/openvswitch-vswitchd/:/var/lib/kolla/config_files/:ro", *shared}
     # Kolla 2025.1: vswitchd privileged, no pid/ipc/cgroupns settings; the db server unprivileged.
     assert vswitchd.inputs.get("privileged") is True
     assert not db.inputs.get("privileged")
@@ -78,11 +79,11 @@ def test_the_ovsdb_volume_is_kept_on_destroy(run):
 
 def test_config_json_is_kollas_command_with_no_files():
     plan = plan_of(multinode())
-    db = json.loads(files_of(plan, NETWORK, "openvswitch-db-server")["config.json"])
+    db = json.loads(rendered_files(plan, NETWORK, "openvswitch-db-server")["config.json"])
     assert db["command"].startswith("ovs_wrapper ovsdb-server /var/lib/openvswitch/conf.db ")
     assert "--remote=ptcp:6640:127.0.0.1" in db["command"]
     assert "--log-file=/var/log/kolla/openvswitch/ovsdb-server.log" in db["command"]
-    vswitchd = json.loads(files_of(plan, NETWORK, "openvswitch-vswitchd")["config.json"])
+    vswitchd = json.loads(rendered_files(plan, NETWORK, "openvswitch-vswitchd")["config.json"])
     assert vswitchd["command"].startswith("ovs_wrapper ovs-vswitchd unix:/run/openvswitch/db.sock ")
     assert "--mlockall" in vswitchd["command"]
     assert db["config_files"] == vswitchd["config_files"] == []

@@ -3,63 +3,25 @@ config (uwsgi by default, Apache on request), migrate-db.rc, its jobs in Kolla's
 
 from __future__ import annotations
 
-import configparser
 import json
 from typing import Any
 
 import pytest
 
-from components.config.stack import resolve_stack_config
-from components.deployment import plan_deployment
-from components.render import NO_OVERRIDES
-from tests.conftest import make_config
+from tests.conftest import multinode_config, parse_ini, plan_of, rendered_files, volumes_of
 from tests.harness import Run, run_program
 
 IMAGE = "10.77.0.1:5000/openstack.kolla/placement-api:2025.1-debian-bookworm"
 
 
-def multinode(**globals_: Any) -> dict[str, Any]:
-    """Kolla's multinode shape: control h1, network h2, compute h3 and h4, storage and monitoring h1."""
-    config = make_config(hosts=4, enable_placement=True, **globals_)
-    config["inventory"]["groups"] = {
-        "control": ["h1"],
-        "network": ["h2"],
-        "compute": ["h3", "h4"],
-        "storage": ["h1"],
-        "monitoring": ["h1"],
-    }
-    return config
-
-
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return multinode()
+    return multinode_config(enable_placement=True)
 
 
 @pytest.fixture(scope="module")
 def run(config) -> Run:
     return run_program(config)
-
-
-def _files(config: dict[str, Any], host: str = "h1", key: str = "placement-api") -> dict[str, str]:
-    for service in plan_deployment(resolve_stack_config(config, NO_OVERRIDES)).services:
-        for c in service.containers:
-            if (c.host, c.key) == (host, key):
-                return dict(c.files)
-    raise KeyError((host, key))
-
-
-def _ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
-
-
-def _volumes(container) -> set[str]:
-    return {
-        f"{v.get('hostPath') or v.get('volumeName')}:{v['containerPath']}{':ro' if v.get('readOnly') else ''}"
-        for v in container.inputs.get("volumes", [])
-    }
 
 
 def test_placement_api_only_on_the_control_host(run):
@@ -70,7 +32,7 @@ def test_placement_api_only_on_the_control_host(run):
 def test_placement_api_spec_is_kollas(run):
     c = run.containers()["h1-placement_api"]
     assert c.inputs["name"] == "placement_api"
-    assert _volumes(c) == {
+    assert volumes_of(c) == {
         "/etc/kolla/placement-api/:/var/lib/kolla/config_files/:ro",
         "/etc/localtime:/etc/localtime:ro",
         "kolla_logs:/var/log/kolla/",
@@ -86,7 +48,7 @@ def test_placement_image(run):
 
 def test_placement_conf_has_kollas_values(config):
     pw = config["passwords"]
-    conf = _ini(_files(config)["placement.conf"])
+    conf = parse_ini(rendered_files(plan_of(config), "h1", "placement-api")["placement.conf"])
     assert conf["DEFAULT"]["log_file"] == "/var/log/kolla/placement/placement-api.log"
     assert conf["placement_database"]["connection"] == (
         f"mysql+pymysql://placement:{pw['placement_database_password']}@10.77.0.11:3306/placement"
@@ -103,9 +65,9 @@ def test_placement_conf_has_kollas_values(config):
 
 
 def test_uwsgi_is_kollas_default_wsgi_server(config):
-    files = _files(config)
+    files = rendered_files(plan_of(config), "h1", "placement-api")
     assert "placement-api-wsgi.conf" not in files
-    ini = _ini(files["placement-api-uwsgi.ini"])["uwsgi"]
+    ini = parse_ini(files["placement-api-uwsgi.ini"])["uwsgi"]
     assert ini["http"] == "10.77.0.11:8780"
     assert ini["module"] == "placement.wsgi.api:application"
     assert ini["processes"] == "5"
@@ -122,7 +84,9 @@ def test_uwsgi_is_kollas_default_wsgi_server(config):
 
 
 def test_apache_wsgi_on_request(config):
-    files = _files(multinode(placement_wsgi_provider="apache"))
+    files = rendered_files(
+        plan_of(multinode_config(enable_placement=True, placement_wsgi_provider="apache")), "h1", "placement-api"
+    )
     assert "placement-api-uwsgi.ini" not in files
     assert "Listen 10.77.0.11:8780\n" in files["placement-api-wsgi.conf"]
     assert "WSGIDaemonProcess placement-api processes=5 threads=1 user=placement" in files["placement-api-wsgi.conf"]
@@ -133,7 +97,10 @@ def test_apache_wsgi_on_request(config):
 
 def test_migrate_db_rc_names_both_databases(config):
     pw = config["passwords"]
-    rc = dict(line.split("=", 1) for line in _files(config)["migrate-db.rc"].splitlines())
+    rc = dict(
+        line.split("=", 1)
+        for line in rendered_files(plan_of(config), "h1", "placement-api")["migrate-db.rc"].splitlines()
+    )
     assert rc == {
         "NOVA_API_DB": "nova_api",
         "NOVA_API_USER": "nova_api",
@@ -156,7 +123,7 @@ def test_jobs_in_kollas_order(run):
 
 
 def test_keystone_registration_is_kollas(config):
-    plan = plan_deployment(resolve_stack_config(config, NO_OVERRIDES))
+    plan = plan_of(config)
     job = next(j for s in plan.services for j in s.jobs if j.name == "placement_register")
     params = json.loads(job.stdin)
     assert params["services"] == [

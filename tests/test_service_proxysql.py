@@ -21,9 +21,9 @@ from components.deployment import DeploymentPlan
 from components.placement import service_enabled
 from components.render import NO_OVERRIDES
 from components.service import JobSpec
-from tests.conftest import make_config
+from tests.conftest import make_config, plan_of, rendered_container, volumes_of
 from tests.harness import Run, run_program
-from tests.test_service_loadbalancer import VIP, _texts, _volumes, lb_config, plan_of, rendered
+from tests.test_service_loadbalancer import VIP, _texts, lb_config
 
 PROXYSQL_VOLUMES = {
     "/etc/kolla/proxysql/:/var/lib/kolla/config_files/:ro",
@@ -59,11 +59,11 @@ def heat_plan() -> DeploymentPlan:
 
 
 def proxysql_yaml(plan: DeploymentPlan, host: str = "h2") -> dict[str, Any]:
-    return yaml.safe_load(rendered(plan, host, "proxysql").files["proxysql.yaml"])
+    return yaml.safe_load(rendered_container(plan, host, "proxysql").files["proxysql.yaml"])
 
 
 def shard_file(plan: DeploymentPlan, kind: str, service: str) -> list[dict[str, Any]]:
-    text = rendered(plan, "h2", "proxysql").files[proxysql.shard_file_source(kind, service)]
+    text = rendered_container(plan, "h2", "proxysql").files[proxysql.shard_file_source(kind, service)]
     return yaml.safe_load(text)["mysql_users" if kind == "users" else "mysql_query_rules"]
 
 
@@ -92,9 +92,9 @@ def test_proxysql_container_is_kollas(run, plan):
     c = run.containers()["h2-proxysql"]
     assert "privileged" not in c.inputs  # Kolla: privileged False
     assert c.inputs["networkMode"] == "host"
-    assert _volumes(c) == PROXYSQL_VOLUMES
+    assert volumes_of(c) == PROXYSQL_VOLUMES
     assert c.inputs["healthcheck"]["tests"] == ["CMD-SHELL", "healthcheck_listen proxysql 6032"]
-    r = rendered(plan, "h2", "proxysql")
+    r = rendered_container(plan, "h2", "proxysql")
     assert r.image == "10.77.0.1:5000/openstack.kolla/proxysql:2025.1-debian-bookworm"
     config_json = json.loads(r.files["config.json"])
     assert config_json["command"] == "/etc/proxysql_run.sh"
@@ -116,7 +116,7 @@ def test_proxysql_container_is_kollas(run, plan):
 
 
 def test_keepalived_shares_the_proxysql_socket_and_checks_proxysql(plan, config):
-    keepalived = rendered(plan, "h2", "keepalived")
+    keepalived = rendered_container(plan, "h2", "keepalived")
     assert "proxysql_socket:/var/lib/kolla/proxysql/" in keepalived.volumes
     check = keepalived.files["check_alive_proxysql.sh"]
     assert "--socket=/var/lib/kolla/proxysql/admin.sock" in check
@@ -128,13 +128,13 @@ def test_keepalived_shares_the_proxysql_socket_and_checks_proxysql(plan, config)
 def test_without_proxysql_nothing_of_it_is_deployed():
     plan = plan_of(lb_config())
     assert not [c for s in plan.services for c in s.containers if c.key == "proxysql"]
-    keepalived = rendered(plan, "h2", "keepalived")
+    keepalived = rendered_container(plan, "h2", "keepalived")
     assert not [v for v in keepalived.volumes if "proxysql" in v]
     assert "check_alive_proxysql.sh" not in keepalived.files
 
 
 def test_haproxy_has_no_mariadb_frontend_with_proxysql(plan):
-    files = rendered(plan, "h2", "haproxy").files
+    files = rendered_container(plan, "h2", "haproxy").files
     assert "services.d_mariadb.cfg" not in files
     assert f"{VIP}:3306" not in "".join(files.values())
 
@@ -217,7 +217,7 @@ def test_shard_root_user_is_in_mariadbs_users_file(plan, config):
             "active": 1,
         }
     ]
-    assert proxysql.shard_file_source("rules", "mariadb") not in rendered(plan, "h2", "proxysql").files
+    assert proxysql.shard_file_source("rules", "mariadb") not in rendered_container(plan, "h2", "proxysql").files
 
 
 def test_keystone_user_and_schema_rule(plan, config):
@@ -235,7 +235,7 @@ def test_keystone_user_and_schema_rule(plan, config):
 
 
 def test_users_and_rules_files_reach_their_directories(plan):
-    entries = json.loads(rendered(plan, "h2", "proxysql").files["config.json"])["config_files"]
+    entries = json.loads(rendered_container(plan, "h2", "proxysql").files["config.json"])["config_files"]
     assert {e["dest"]: e["source"] for e in entries[2:]} == {
         "/etc/proxysql/users/mariadb.yaml": "/var/lib/kolla/config_files/users_mariadb.yaml",
         "/etc/proxysql/users/keystone.yaml": "/var/lib/kolla/config_files/users_keystone.yaml",
@@ -252,7 +252,7 @@ def test_enabling_heat_adds_heats_user_and_rule(heat_plan):
 def test_every_database_job_of_an_enabled_service_has_its_user_and_rule():
     plan = plan_of(ps_config(enable_openstack_core=True))
     ctx = plan.host_contexts["h2"]
-    files = rendered(plan, "h2", "proxysql").files
+    files = rendered_container(plan, "h2", "proxysql").files
     users = {
         u["username"] for n, t in files.items() if n.startswith("users_") for u in yaml.safe_load(t)["mysql_users"]
     }
@@ -306,7 +306,7 @@ def test_mariadb_container_gets_the_monitor_password_as_a_secret_only_with_proxy
     assert env["MYSQL_USERNAME"] == "monitor"
     assert env["MYSQL_PASSWORD"] == config["passwords"]["mariadb_monitor_password"]
     off = plan_of(lb_config())
-    mariadb = rendered(off, "h1", "mariadb")
+    mariadb = rendered_container(off, "h1", "mariadb")
     assert mariadb.secret_environment == {} and "MYSQL_PASSWORD" not in mariadb.environment
     assert mariadb.environment["MYSQL_USERNAME"] == "haproxy"
 
@@ -416,12 +416,18 @@ def _containers(config: dict[str, Any]) -> dict[str, dict]:
 
 
 def test_enabling_heat_changes_only_proxysqls_database_files(plan, heat_plan):
-    before, after = rendered(plan, "h2", "proxysql").files, rendered(heat_plan, "h2", "proxysql").files
+    before, after = (
+        rendered_container(plan, "h2", "proxysql").files,
+        rendered_container(heat_plan, "h2", "proxysql").files,
+    )
     changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
     assert changed == {"users_heat.yaml", "rules_heat.yaml", "config.json"}
-    assert rendered(plan, "h2", "keepalived").files == rendered(heat_plan, "h2", "keepalived").files
+    assert rendered_container(plan, "h2", "keepalived").files == rendered_container(heat_plan, "h2", "keepalived").files
     # haproxy changes by heat's own frontends only, not by its database.
-    before, after = rendered(plan, "h2", "haproxy").files, rendered(heat_plan, "h2", "haproxy").files
+    before, after = (
+        rendered_container(plan, "h2", "haproxy").files,
+        rendered_container(heat_plan, "h2", "haproxy").files,
+    )
     assert {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)} == {
         "services.d_heat.cfg",
         "config.json",

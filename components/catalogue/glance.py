@@ -7,7 +7,6 @@ from components.catalogue.model import (
     ConfigFile,
     Container,
     Context,
-    DatabaseJob,
     Frontend,
     Healthcheck,
     KeystoneRegistration,
@@ -15,6 +14,7 @@ from components.catalogue.model import (
     KeystoneUser,
     Service,
 )
+from components.catalogue.openstack import KEYSTONE_AUTHTOKEN_VARIABLES, database_job
 from components.catalogue.volumes import default_volumes
 
 
@@ -70,10 +70,7 @@ SERVICE = Service(
         "glance_api_hosts": glance_api_hosts,
         "haproxy_glance_api_client_timeout": "6h",
         "haproxy_glance_api_server_timeout": "6h",
-        # group_vars every keystone_authtoken section reads (same values wherever they are declared).
-        "memcache_security_strategy": "ENCRYPT",
-        "default_project_domain_id": "default",
-        "default_user_domain_id": "default",
+        **KEYSTONE_AUTHTOKEN_VARIABLES,
     },
     named_volumes=("glance",),
     containers=(
@@ -122,12 +119,7 @@ SERVICE = Service(
         ),
     ),
     jobs=(
-        DatabaseJob(
-            name="glance_database",
-            database="{{ glance_database_name }}",
-            user="{{ glance_database_user }}",
-            password_key="glance_database_password",
-        ),
+        database_job("glance"),
         KeystoneRegistration(
             name="glance_register",
             services=(

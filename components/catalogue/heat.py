@@ -6,7 +6,6 @@ from components.catalogue.model import (
     BootstrapJob,
     ConfigFile,
     Container,
-    DatabaseJob,
     Frontend,
     Healthcheck,
     KeystoneGrant,
@@ -15,10 +14,14 @@ from components.catalogue.model import (
     KeystoneUser,
     Service,
 )
+from components.catalogue.openstack import (
+    APACHE_COMMAND,
+    APACHE_CONF_DIR,
+    KEYSTONE_AUTHTOKEN_VARIABLES,
+    database_job,
+)
 from components.catalogue.volumes import default_volumes
 
-_APACHE = "{{ 'apache2' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd' }}"
-_WSGI_DIR = "{{ 'apache2/conf-enabled' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd/conf.d' }}"
 _LOG_DIR = {"path": "/var/log/kolla/heat", "owner": "heat:heat", "recurse": True}
 
 
@@ -41,11 +44,11 @@ def _api(key: str) -> Container:
         container_name=prefix,
         image=key,
         group=key,
-        command=f"/usr/sbin/{_APACHE} -DFOREGROUND",
+        command=APACHE_COMMAND,
         volumes=default_volumes(key, "/dev/shm:/dev/shm"),
         files=(
             _heat_conf(),
-            ConfigFile(f"heat/wsgi-{key}.conf.j2", f"/etc/{_WSGI_DIR}/wsgi-{key}.conf", "heat"),
+            ConfigFile(f"heat/wsgi-{key}.conf.j2", f"/etc/{APACHE_CONF_DIR}/wsgi-{key}.conf", "heat"),
         ),
         permissions=(_LOG_DIR,),
         healthcheck=Healthcheck(
@@ -93,9 +96,7 @@ SERVICE = Service(
         # group_vars heat.conf reads (same values wherever they are declared).
         "enable_cinder_backup": True,
         "om_rpc_port": "{{ rabbitmq_port }}",
-        "memcache_security_strategy": "ENCRYPT",
-        "default_project_domain_id": "default",
-        "default_user_domain_id": "default",
+        **KEYSTONE_AUTHTOKEN_VARIABLES,
     },
     containers=(
         _api("heat-api"),
@@ -113,12 +114,7 @@ SERVICE = Service(
         ),
     ),
     jobs=(
-        DatabaseJob(
-            name="heat_database",
-            database="{{ heat_database_name }}",
-            user="{{ heat_database_user }}",
-            password_key="heat_database_password",
-        ),
+        database_job("heat"),
         KeystoneRegistration(
             name="heat_register",
             services=(

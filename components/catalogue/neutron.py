@@ -12,7 +12,6 @@ from components.catalogue.model import (
     ConfigFile,
     Container,
     Context,
-    DatabaseJob,
     Frontend,
     Healthcheck,
     KeystoneGrant,
@@ -21,6 +20,7 @@ from components.catalogue.model import (
     KeystoneUser,
     Service,
 )
+from components.catalogue.openstack import KEYSTONE_AUTHTOKEN_VARIABLES, database_job
 from components.catalogue.volumes import default_volumes
 
 _SHM = "/dev/shm:/dev/shm"
@@ -112,11 +112,7 @@ SERVICE = Service(
     variables={
         # group_vars the neutron files read (ansible/group_vars/all.yml).
         "om_rpc_port": "{{ rabbitmq_port }}",
-        "default_project_domain_id": "default",
-        "default_user_domain_id": "default",
-        "default_project_domain_name": "Default",
-        "default_user_domain_name": "Default",
-        "memcache_security_strategy": "ENCRYPT",
+        **KEYSTONE_AUTHTOKEN_VARIABLES,
         # Kolla's [processor_vcpus, 3] | min; openstack_service_workers is [vcpus, 5] | min, so this is
         # the same number without the fact.
         "openstack_service_rpc_workers": "{{ [openstack_service_workers | int, 3] | min }}",
@@ -261,12 +257,7 @@ SERVICE = Service(
         ),
     ),
     jobs=(
-        DatabaseJob(
-            name="neutron_database",
-            database="{{ neutron_database_name }}",
-            user="{{ neutron_database_user }}",
-            password_key="neutron_database_password",
-        ),
+        database_job("neutron"),
         KeystoneRegistration(
             name="neutron_register",
             services=(

@@ -14,7 +14,6 @@ from components.catalogue.model import (
     ConfigFile,
     Container,
     Context,
-    DatabaseJob,
     ExecJob,
     Frontend,
     Healthcheck,
@@ -26,28 +25,24 @@ from components.catalogue.model import (
     Service,
     always,
 )
+from components.catalogue.openstack import (
+    APACHE_CONF_DIR,
+    KEYSTONE_AUTHTOKEN_VARIABLES,
+    database_job,
+    wsgi_command,
+    wsgi_provider_is,
+)
 from components.catalogue.volumes import default_volumes
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 
-_APACHE_CONF_DIR = "{{ 'apache2/conf-enabled' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd/conf.d' }}"
+_apache = wsgi_provider_is("nova_wsgi_provider", "apache")
+_uwsgi = wsgi_provider_is("nova_wsgi_provider", "uwsgi")
 
 
 def _wsgi_command(name: str) -> str:
     """Kolla's nova-api/nova-metadata config.json command for nova_wsgi_provider."""
-    return (
-        "{% if nova_wsgi_provider == 'apache' %}"
-        "/usr/sbin/{{ 'apache2' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd' }} -DFOREGROUND"
-        f"{{% else %}}uwsgi /etc/nova/{name}-uwsgi.ini{{% endif %}}"
-    )
-
-
-def _apache(ctx: Context) -> bool:
-    return ctx["nova_wsgi_provider"] == "apache"
-
-
-def _uwsgi(ctx: Context) -> bool:
-    return ctx["nova_wsgi_provider"] == "uwsgi"
+    return wsgi_command("nova_wsgi_provider", f"/etc/nova/{name}-uwsgi.ini")
 
 
 def _nova_conf() -> ConfigFile:
@@ -62,7 +57,7 @@ def _nova_conf() -> ConfigFile:
 def _wsgi_files(name: str, apache_dest: str) -> tuple[ConfigFile, ...]:
     """nova-api's and nova-metadata's WSGI server config: Apache's vhost or uwsgi's ini."""
     return (
-        ConfigFile(f"nova/{name}-wsgi.conf.j2", f"/etc/{_APACHE_CONF_DIR}/{apache_dest}", "nova", when=_apache),
+        ConfigFile(f"nova/{name}-wsgi.conf.j2", f"/etc/{APACHE_CONF_DIR}/{apache_dest}", "nova", when=_apache),
         ConfigFile("nova/uwsgi.ini.j2", f"/etc/nova/{name}-uwsgi.ini", "nova", source=f"{name}-uwsgi.ini", when=_uwsgi),
     )
 
@@ -186,12 +181,7 @@ SERVICE = Service(
         "nova_wsgi_provider": "uwsgi",
         "nova_enabled_notification_topics": _notification_topics,
         "om_rpc_port": "{{ rabbitmq_port }}",
-        # group_vars every keystone_authtoken section reads (same values wherever they are declared).
-        "memcache_security_strategy": "ENCRYPT",
-        "default_project_domain_id": "default",
-        "default_user_domain_id": "default",
-        "default_project_domain_name": "Default",
-        "default_user_domain_name": "Default",
+        **KEYSTONE_AUTHTOKEN_VARIABLES,
     },
     containers=(
         Container(
@@ -242,18 +232,8 @@ SERVICE = Service(
     ),
     jobs=(
         # Kolla's nova bootstrap.yml: the API and cell0 databases and their users.
-        DatabaseJob(
-            name="nova_api_database",
-            database="{{ nova_api_database_name }}",
-            user="{{ nova_api_database_user }}",
-            password_key="nova_api_database_password",
-        ),
-        DatabaseJob(
-            name="nova_cell0_database",
-            database="{{ nova_cell0_database_name }}",
-            user="{{ nova_cell0_database_user }}",
-            password_key="nova_database_password",
-        ),
+        database_job("nova_api"),
+        database_job("nova_cell0", password_key="nova_database_password"),
         # nova_api_bootstrap: the image's KOLLA_UPGRADE branch runs api_db sync and db sync --local_cell
         # (cell0, nova-api's [database]).
         BootstrapJob(name="nova_api_bootstrap", container_key="nova-api", environment={"KOLLA_UPGRADE": ""}),

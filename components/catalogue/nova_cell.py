@@ -16,12 +16,12 @@ from components.catalogue.model import (
     ConfigFile,
     Container,
     Context,
-    DatabaseJob,
     ExecJob,
     Frontend,
     Healthcheck,
     Service,
 )
+from components.catalogue.openstack import database_job
 from components.catalogue.volumes import config_volume, default_volumes
 
 # Ansible's `to_uuid` filter: a UUID5 in Ansible's namespace (Kolla's compute_id and hostnqn).
@@ -295,13 +295,7 @@ SERVICE = Service(
     ),
     jobs=(
         # Kolla's nova-cell bootstrap.yml, on the first conductor host.
-        DatabaseJob(
-            name="nova_cell_database",
-            database="{{ nova_cell_database_name }}",
-            user="{{ nova_cell_database_user }}",
-            password_key="nova_database_password",
-            login_host="{{ nova_cell_database_address }}",
-        ),
+        database_job("nova_cell", password_key="nova_database_password", login_host="{{ nova_cell_database_address }}"),
         # nova_cell_bootstrap: the conductor image's KOLLA_UPGRADE branch, db sync --local_cell (the cell).
         BootstrapJob(name="nova_cell_bootstrap", container_key="nova-conductor", environment={"KOLLA_UPGRADE": ""}),
         ExecJob(

@@ -6,8 +6,6 @@ from components.catalogue.model import (
     BootstrapJob,
     ConfigFile,
     Container,
-    Context,
-    DatabaseJob,
     Frontend,
     Healthcheck,
     KeystoneRegistration,
@@ -15,23 +13,19 @@ from components.catalogue.model import (
     KeystoneUser,
     Service,
 )
+from components.catalogue.openstack import (
+    APACHE_CONF_DIR,
+    KEYSTONE_AUTHTOKEN_VARIABLES,
+    database_job,
+    wsgi_command,
+    wsgi_provider_is,
+)
 from components.catalogue.volumes import default_volumes
 
 # Kolla's `placement_wsgi_provider`: uwsgi by default in 2025.1, Apache's mod_wsgi on request.
-_APACHE_CONF_DIR = "{{ 'apache2/conf-enabled' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd/conf.d' }}"
-_COMMAND = (
-    "{% if placement_wsgi_provider == 'apache' %}"
-    "/usr/sbin/{{ 'apache2' if kolla_base_distro in ['ubuntu', 'debian'] else 'httpd' }} -DFOREGROUND"
-    "{% else %}uwsgi /etc/placement/placement-api-uwsgi.ini{% endif %}"
-)
-
-
-def _apache(ctx: Context) -> bool:
-    return ctx["placement_wsgi_provider"] == "apache"
-
-
-def _uwsgi(ctx: Context) -> bool:
-    return ctx["placement_wsgi_provider"] == "uwsgi"
+_COMMAND = wsgi_command("placement_wsgi_provider", "/etc/placement/placement-api-uwsgi.ini")
+_apache = wsgi_provider_is("placement_wsgi_provider", "apache")
+_uwsgi = wsgi_provider_is("placement_wsgi_provider", "uwsgi")
 
 
 def _frontend(name: str, port: str, external: bool) -> Frontend:
@@ -67,12 +61,7 @@ SERVICE = Service(
         "placement_logging_debug": "{{ openstack_logging_debug }}",
         "placement_api_workers": "{{ openstack_service_workers }}",
         "placement_wsgi_provider": "uwsgi",
-        # group_vars every keystone_authtoken section reads (same values wherever they are declared).
-        "memcache_security_strategy": "ENCRYPT",
-        "default_project_domain_id": "default",
-        "default_user_domain_id": "default",
-        "default_project_domain_name": "Default",
-        "default_user_domain_name": "Default",
+        **KEYSTONE_AUTHTOKEN_VARIABLES,
     },
     containers=(
         Container(
@@ -96,7 +85,7 @@ SERVICE = Service(
                 ),
                 ConfigFile(
                     "placement/placement-api-wsgi.conf.j2",
-                    f"/etc/{_APACHE_CONF_DIR}/00-placement-api.conf",
+                    f"/etc/{APACHE_CONF_DIR}/00-placement-api.conf",
                     "placement",
                     when=_apache,
                 ),
@@ -139,12 +128,7 @@ SERVICE = Service(
             ),
             users=(KeystoneUser(user="{{ placement_keystone_user }}", password_key="placement_keystone_password"),),
         ),
-        DatabaseJob(
-            name="placement_database",
-            database="{{ placement_database_name }}",
-            user="{{ placement_database_user }}",
-            password_key="placement_database_password",
-        ),
+        database_job("placement"),
         BootstrapJob(name="bootstrap_placement", container_key="placement-api"),
     ),
 )
