@@ -119,6 +119,11 @@ while True:
         break
     except pymysql.err.OperationalError as exc:
         if time.time() > deadline:
+            if exc.args and exc.args[0] == 1045:
+                sys.exit("database at %s:%s refuses %s's password (%s): MariaDB keeps the password its data "
+                         "volume was bootstrapped with; a `mariadb` volume left by an earlier deployment with "
+                         "other passwords needs removing (or that password restoring)"
+                         % (p["host"], p["port"], p["login_user"], exc))
             sys.exit("database not reachable at %s:%s: %s" % (p["host"], p["port"], exc))
         time.sleep(2)
 """

@@ -92,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     _timed("engine", lambda: engine.ensure_engine(log=lambda m: print(f"    {m}")))
     from testbed import hosts, images
 
-    _timed("hosts", lambda: hosts.up(args.hosts))
-    _timed("images", images.build)
     state_dir = STATE / args.stack
+    # A stack's first `up` starts from clean hosts: a data volume another stack left behind (destroy
+    # keeps them) would hold that stack's database password.
+    first = not (state_dir / "backend" / ".pulumi" / "stacks" / PROJECT / f"{args.stack}.json").exists()
+    _timed("hosts", lambda: hosts.up(args.hosts, fresh=first))
+    _timed("images", images.build)
     stack = _timed("stack config", lambda: stack_for(args.stack, state_dir))
     if args.destroy:
         _timed("destroy", lambda: stack.destroy(on_output=print))

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ CLI = ROOT / ".venv" / "bin" / "kolla-pulumi"
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env.require(env.engine_built(), "the Pulumi engine (python -m testbed.engine)")
     env.require(CLI.exists(), f"the kolla-pulumi command ({CLI}: pip install -e . installs it)")
     try:
@@ -47,12 +48,14 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for name in ("components", "templates"):
         shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".venv").symlink_to(ROOT / ".venv")
-    return {
+    yield {
         "hosts": {h.name: h for h in started},
         "project": project,
         "env": env.pulumi_env(base / "state"),
         "out": base / "out",
     }
+    # Leave no data volume behind: the next deployment on these hosts has other passwords.
+    hosts.up(2, fresh=True)
 
 
 def run(session: dict[str, Any], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

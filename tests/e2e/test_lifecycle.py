@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def stack_config(**globals_overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env.require(env.engine_built(), "the Pulumi engine (python -m testbed.engine)")
     try:
         from testbed import hosts, images
@@ -92,11 +93,13 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from testbed.deploy import stack_with_config
 
     state = tmp_path_factory.mktemp("e2e-state")
-    return {
+    yield {
         "hosts": {h.name: h for h in started},
         "state": state,
         "stack": lambda **g: stack_with_config(STACK, state, stack_config(**g)),
     }
+    # Leave no data volume behind: the next deployment on these hosts has other passwords.
+    hosts.up(2, fresh=True)
 
 
 def containers(host: Any) -> dict[str, str]:
