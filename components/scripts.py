@@ -187,6 +187,7 @@ def create_database() -> str:
 _KEYSTONE_PY = r"""
 import json, sys, time
 import openstack
+import openstack.exceptions
 p = json.load(sys.stdin)
 deadline = time.time() + int(p["timeout"])
 while True:
@@ -200,6 +201,22 @@ while True:
             sys.exit("keystone not reachable at %s: %s" % (p["auth"]["auth_url"], exc))
         time.sleep(3)
 done = []
+
+
+def ensure(what, get, create):
+    # Find, else create. Each service registers in a job of its own and several run at once (glance's
+    # and placement's both make the `service` project): a 409 means another one made it first.
+    found = get()
+    if found is not None:
+        return found
+    try:
+        made = create()
+    except openstack.exceptions.ConflictException:
+        return get()
+    done.append("%s created" % what)
+    return made
+
+
 for svc in p["services"]:
     found = conn.get_service(svc["name"], filters={"type": svc["type"]})
     if found is None:
@@ -219,30 +236,24 @@ for svc in p["services"]:
             done.append("endpoint %s %s updated" % (svc["name"], interface))
 domain = conn.get_domain(name_or_id=p["domain"]) or conn.get_domain(domain_id=p["domain"])
 for name in sorted({u["project"] for u in p["users"] if not u.get("domain")}):
-    if conn.get_project(name, domain_id=domain["id"]) is None:
-        conn.create_project(name, domain_id=domain["id"])
-        done.append("project %s created" % name)
+    ensure("project " + name, lambda: conn.get_project(name, domain_id=domain["id"]),
+           lambda: conn.create_project(name, domain_id=domain["id"]))
 grants = p.get("user_roles", [])
 for name in sorted({u["role"] for u in p["users"]} | set(p["roles"]) | {g["role"] for g in grants}):
-    if conn.get_role(name) is None:
-        conn.create_role(name)
-        done.append("role %s created" % name)
+    ensure("role " + name, lambda: conn.get_role(name), lambda: conn.create_role(name))
 for u in p["users"]:
     # A user of its own domain (heat's stack domain admin) holds its role on that domain, not a project.
     own = None
     if u.get("domain"):
-        own = conn.get_domain(name_or_id=u["domain"])
-        if own is None:
-            own = conn.create_domain(u["domain"])
-            done.append("domain %s created" % u["domain"])
+        own = ensure("domain " + u["domain"], lambda: conn.get_domain(name_or_id=u["domain"]),
+                     lambda: conn.create_domain(u["domain"]))
     home = own or domain
     project = None if own else conn.get_project(u["project"], domain_id=domain["id"])
-    user = conn.get_user(u["user"], domain_id=home["id"])
-    if user is None:
-        extra = {"default_project": project["id"]} if project else {}
-        user = conn.create_user(u["user"], password=u["password"], domain_id=home["id"], **extra)
-        done.append("user %s created" % u["user"])
-    else:
+    extra = {"default_project": project["id"]} if project else {}
+    before = len(done)
+    user = ensure("user " + u["user"], lambda: conn.get_user(u["user"], domain_id=home["id"]),
+                  lambda: conn.create_user(u["user"], password=u["password"], domain_id=home["id"], **extra))
+    if len(done) == before:
         # Kolla's update_keystone_service_user_passwords (default true): the stack's password wins.
         conn.update_user(user["id"], password=u["password"])
     target = {"domain": own["id"]} if own else {"project": project["id"]}

@@ -275,8 +275,12 @@ def _register(cloud: FakeCloud, params: dict[str, Any]) -> str:
     """Run the registration program itself (as kolla_toolbox would) against the fake keystone."""
     module = types.ModuleType("openstack")
     module.connect = lambda **_: cloud  # type: ignore[attr-defined]
-    saved_stdin, saved_module = sys.stdin, sys.modules.get("openstack")
-    sys.modules["openstack"] = module
+    exceptions = types.ModuleType("openstack.exceptions")
+    exceptions.ConflictException = Conflict  # type: ignore[attr-defined]
+    module.exceptions = exceptions  # type: ignore[attr-defined]
+    names = ("openstack", "openstack.exceptions")
+    saved_stdin, saved = sys.stdin, {name: sys.modules.get(name) for name in names}
+    sys.modules.update({"openstack": module, "openstack.exceptions": exceptions})
     sys.stdin = io.StringIO(json.dumps(params))
     out = io.StringIO()
     try:
@@ -284,11 +288,37 @@ def _register(cloud: FakeCloud, params: dict[str, Any]) -> str:
             exec(compile(scripts._KEYSTONE_PY, "register", "exec"), {"__name__": "__main__"})
     finally:
         sys.stdin = saved_stdin
-        if saved_module is None:
-            del sys.modules["openstack"]
-        else:
-            sys.modules["openstack"] = saved_module
+        for name, previous in saved.items():
+            if previous is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = previous
     return out.getvalue()
+
+
+class Conflict(Exception):
+    """openstacksdk's ConflictException (keystone's 409)."""
+
+
+class RacingCloud(FakeCloud):
+    """Another service's registration creates the `service` project and the roles between this one's
+    look-up and its create, as glance's and placement's did on a real first `up`."""
+
+    def create_project(self, name, domain_id):
+        super().create_project(name, domain_id)
+        raise Conflict(f"409: project {name} exists")
+
+    def create_role(self, name):
+        super().create_role(name)
+        raise Conflict(f"409: role {name} exists")
+
+
+def test_registrations_running_at_once_both_succeed(plan):
+    cloud = RacingCloud()
+    out = _register(cloud, _registration(plan))
+    assert ("service", "default") in cloud.projects
+    assert "project service created" not in out  # the other registration made it
+    assert ("heat", "default") in cloud.users
 
 
 def test_registration_creates_the_stack_domain_and_admin_once(plan, config):
