@@ -36,6 +36,23 @@ EXPECTED_FILES = {
     ],
     "keystone-fernet": ["/usr/bin/fetch_fernet_tokens.py", "/usr/sbin/cron", "/usr/bin/rsync", "/usr/bin/ssh"],
     "keystone-ssh": ["/usr/sbin/sshd", "/usr/bin/rsync"],
+    "glance-api": [
+        "/var/lib/kolla/venv/bin/glance-api",
+        "/var/lib/kolla/venv/bin/glance-manage",
+        "/var/lib/kolla/venv/bin/glance-rootwrap",
+        "/usr/local/bin/kolla_glance_extend_start",
+        "/etc/glance/glance-api-paste.ini",
+        "/usr/bin/qemu-img",
+    ],
+    "placement-api": [
+        "/var/lib/kolla/venv/bin/uwsgi",
+        "/var/lib/kolla/venv/bin/placement-manage",
+        "/usr/lib/uwsgi/plugins/python3_plugin.so",
+        "/usr/lib/uwsgi/plugins/http_plugin.so",
+        "/usr/lib/python3/dist-packages/placement/wsgi/api.py",
+        "/usr/local/bin/kolla_placement_extend_start",
+        "/etc/apache2/envvars",
+    ],
 }
 BASE_FILES = ["/usr/local/bin/kolla_start", "/usr/local/bin/kolla_set_configs", "/usr/bin/dumb-init", "/usr/bin/sudo"]
 
@@ -190,3 +207,20 @@ def test_image_follows_the_kolla_layout(h1: hosts.Host, name: str) -> None:
     out = h1.ssh(f"docker run --rm --entrypoint /bin/sh {image} -c '{probe}'").stdout.split("\n")
     assert [line for line in out if line.startswith("missing")] == []
     assert out[-2] == (spec.user or "root")
+
+
+def test_placement_uwsgi_serves_http_with_only_the_python3_plugin_named(h1: hosts.Host) -> None:
+    """Kolla 2025.1's placement-api-uwsgi.ini serves with `http =` and loads only `plugins = python3`
+    (Kolla's pip uwsgi has the http router built in; Debian's uwsgi-core loads it as a plugin)."""
+    image = images.reference("placement-api")
+    script = r"""
+printf 'def application(env, start):\n    start("200 OK", []); return [b"served"]\n' > /tmp/app.py
+printf '[uwsgi]\nhttp = 127.0.0.1:18780\nmaster = true\ndie-on-term = true\nchdir = /tmp\n' > /tmp/u.ini
+printf 'module = app:application\nplugins-dir = /usr/lib/uwsgi/plugins\nplugins = python3\n' >> /tmp/u.ini
+uwsgi /tmp/u.ini >/tmp/uwsgi.log 2>&1 &
+for i in $(seq 50); do curl -sf -m 1 http://127.0.0.1:18780/ && break; sleep 0.2; done
+kill -KILL $! 2>/dev/null || true
+"""
+    run = f"timeout -s KILL 60 docker run --rm -i --network none --entrypoint /bin/bash {image} -s"
+    result = h1.ssh(run, input=script, check=False, timeout=90)
+    assert result.stdout.strip() == "served", (result.stdout, result.stderr)
