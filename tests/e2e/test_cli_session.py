@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from testbed import env
 from testbed.engine import engine_path
 from testbed.versions import ROOT
 from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES
+from tests.e2e.bed import clean_bed, project_copy
 from tests.e2e.test_lifecycle import containers, stack_config
 
 pytestmark = pytest.mark.e2e
@@ -30,32 +30,15 @@ CLI = ROOT / ".venv" / "bin" / "kolla-pulumi"
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    env.require(env.engine_built(), "the Pulumi engine (python -m testbed.engine)")
     env.require(CLI.exists(), f"the kolla-pulumi command ({CLI}: pip install -e . installs it)")
-    try:
-        from testbed import hosts, images
-
-        started = hosts.up(2, fresh=True)
-        images.build()
-    except Exception as exc:  # the bed needs root, namespaces and Debian's packages
-        env.require(False, f"the test-bed hosts and images ({exc})")
-        raise
-    base = tmp_path_factory.mktemp("cli-session")
-    project = base / "project"
-    project.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, project / name)
-    for name in ("components", "templates"):
-        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (project / ".venv").symlink_to(ROOT / ".venv")
-    yield {
-        "hosts": {h.name: h for h in started},
-        "project": project,
-        "env": env.pulumi_env(base / "state"),
-        "out": base / "out",
-    }
-    # Leave no data volume behind: the next deployment on these hosts has other passwords.
-    hosts.up(2, fresh=True)
+    with clean_bed(2) as started:
+        base = tmp_path_factory.mktemp("cli-session")
+        yield {
+            "hosts": {h.name: h for h in started},
+            "project": project_copy(base / "project"),
+            "env": env.pulumi_env(base / "state"),
+            "out": base / "out",
+        }
 
 
 def run(session: dict[str, Any], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ from testbed import env
 from testbed.engine import engine_path
 from testbed.versions import ROOT
 from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES
+from tests.e2e.bed import clean_bed, project_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -81,25 +82,15 @@ def stack_config(**globals_overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    env.require(env.engine_built(), "the Pulumi engine (python -m testbed.engine)")
-    try:
-        from testbed import hosts, images
-
-        started = hosts.up(2, fresh=True)
-        images.build()
-    except Exception as exc:  # the bed needs root, namespaces and Debian's packages
-        env.require(False, f"the test-bed hosts and images ({exc})")
-        raise
     from testbed.deploy import stack_with_config
 
-    state = tmp_path_factory.mktemp("e2e-state")
-    yield {
-        "hosts": {h.name: h for h in started},
-        "state": state,
-        "stack": lambda **g: stack_with_config(STACK, state, stack_config(**g)),
-    }
-    # Leave no data volume behind: the next deployment on these hosts has other passwords.
-    hosts.up(2, fresh=True)
+    with clean_bed(2) as started:
+        state = tmp_path_factory.mktemp("e2e-state")
+        yield {
+            "hosts": {h.name: h for h in started},
+            "state": state,
+            "stack": lambda **g: stack_with_config(STACK, state, stack_config(**g)),
+        }
 
 
 def containers(host: Any) -> dict[str, str]:
@@ -293,13 +284,7 @@ def test_up_killed_halfway_converges_when_run_again(bed, tmp_path):
 
 def test_shell_preview_gives_the_same_plan(bed, tmp_path):
     """`pulumi preview` typed in a shell on the project (language host) plans what the API plans."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, project / name)
-    for name in ("components", "templates"):
-        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (project / ".venv").symlink_to(ROOT / ".venv")
+    project = project_copy(tmp_path / "project")
     stack = bed["stack"](memcached_max_memory="64", openstack_logging_debug=True)
     shutil.copy(Path(stack.workspace.work_dir) / f"Pulumi.{STACK}.yaml", project / f"Pulumi.{STACK}.yaml")
     _, api_steps = planned(stack)

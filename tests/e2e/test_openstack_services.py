@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from testbed import env
+from tests.e2e.bed import clean_bed
 from tests.e2e.test_lifecycle import containers, stack_config
 
 pytestmark = pytest.mark.e2e
@@ -36,27 +36,12 @@ def all_in_one_config() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    env.require(env.engine_built(), "the Pulumi engine (python -m testbed.engine)")
-    try:
-        from testbed import hosts, images
-
-        started = hosts.up(2, fresh=True)
-        images.build()
-    except Exception as exc:  # the bed needs root, namespaces and Debian's packages
-        env.require(False, f"the test-bed hosts and images ({exc})")
-        raise
     from testbed.deploy import stack_with_config
 
-    h1 = started[0]
-    # The hosts' Docker engines keep what they pulled before; a rebuilt image (same tag) must replace it.
-    h1.ssh("; ".join(f"docker pull -q {images.reference(name)} >/dev/null" for name in images.IMAGES))
-    state = tmp_path_factory.mktemp("e2e-openstack-state")
-    stack = stack_with_config(STACK, state, all_in_one_config())
-    try:
-        yield {"h1": h1, "h2": started[1], "stack": stack, "up": stack.up()}
-    finally:
-        # Leave no container or data volume behind: the next deployment has other passwords.
-        hosts.up(2, fresh=True)
+    with clean_bed(2) as started:
+        state = tmp_path_factory.mktemp("e2e-openstack-state")
+        stack = stack_with_config(STACK, state, all_in_one_config())
+        yield {"h1": started[0], "h2": started[1], "stack": stack, "up": stack.up()}
 
 
 def openstack(cloud: dict[str, Any], commands: str) -> str:
