@@ -7,14 +7,17 @@ from components.catalogue.model import (
     ConfigFile,
     Container,
     Context,
-    Frontend,
-    Healthcheck,
     KeystoneRegistration,
     KeystoneService,
     KeystoneUser,
     Service,
 )
-from components.catalogue.openstack import KEYSTONE_AUTHTOKEN_VARIABLES, database_job
+from components.catalogue.openstack import (
+    KEYSTONE_AUTHTOKEN_VARIABLES,
+    api_frontends,
+    api_healthcheck,
+    database_job,
+)
 from components.catalogue.volumes import default_volumes
 
 
@@ -31,16 +34,6 @@ def glance_store_backends(ctx: Context) -> list[dict[str, str]]:
     """Kolla's glance_backends filtered by their flags (ceph, s3 and vmware are not deployed)."""
     backends = [("file", ctx["glance_backend_file"]), ("http", True), ("cinder", ctx["enable_cinder"])]
     return [{"name": name, "type": name} for name, enabled in backends if enabled]
-
-
-def _frontend(name: str, port: str, external: bool) -> Frontend:
-    return Frontend(
-        name,
-        port=port,
-        external=external,
-        frontend_extra=("timeout client {{ haproxy_glance_api_client_timeout }}",),
-        backend_extra=("timeout server {{ haproxy_glance_api_server_timeout }}", "option httpchk"),
-    )
 
 
 SERVICE = Service(
@@ -108,13 +101,13 @@ SERVICE = Service(
                 {"path": "/var/lib/glance", "owner": "glance:glance", "recurse": True},
                 {"path": "/var/log/kolla/glance", "owner": "glance:glance", "recurse": True},
             ),
-            healthcheck=Healthcheck(
-                "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
-                ":{{ glance_api_listen_port }}"
-            ),
-            haproxy=(
-                _frontend("glance_api", "{{ glance_api_port }}", external=False),
-                _frontend("glance_api_external", "{{ glance_api_public_port }}", external=True),
+            healthcheck=api_healthcheck("glance_api_listen_port"),
+            haproxy=api_frontends(
+                "glance_api",
+                "{{ glance_api_port }}",
+                "{{ glance_api_public_port }}",
+                frontend_extra=("timeout client {{ haproxy_glance_api_client_timeout }}",),
+                backend_extra=("timeout server {{ haproxy_glance_api_server_timeout }}", "option httpchk"),
             ),
         ),
     ),

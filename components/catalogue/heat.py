@@ -6,7 +6,6 @@ from components.catalogue.model import (
     BootstrapJob,
     ConfigFile,
     Container,
-    Frontend,
     Healthcheck,
     KeystoneGrant,
     KeystoneRegistration,
@@ -18,6 +17,8 @@ from components.catalogue.openstack import (
     APACHE_COMMAND,
     APACHE_CONF_DIR,
     KEYSTONE_AUTHTOKEN_VARIABLES,
+    api_frontends,
+    api_healthcheck,
     database_job,
 )
 from components.catalogue.volumes import default_volumes
@@ -51,19 +52,8 @@ def _api(key: str) -> Container:
             ConfigFile(f"heat/wsgi-{key}.conf.j2", f"/etc/{APACHE_CONF_DIR}/wsgi-{key}.conf", "heat"),
         ),
         permissions=(_LOG_DIR,),
-        healthcheck=Healthcheck(
-            "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}:" + listen_port
-        ),
-        haproxy=(
-            Frontend(prefix, f"{{{{ {prefix}_port }}}}", listen_port, backend_extra=("option httpchk",)),
-            Frontend(
-                f"{prefix}_external",
-                f"{{{{ {prefix}_public_port }}}}",
-                listen_port,
-                external=True,
-                backend_extra=("option httpchk",),
-            ),
-        ),
+        healthcheck=api_healthcheck(f"{prefix}_listen_port"),
+        haproxy=api_frontends(prefix, f"{{{{ {prefix}_port }}}}", f"{{{{ {prefix}_public_port }}}}", listen_port),
     )
 
 

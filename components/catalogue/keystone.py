@@ -13,6 +13,7 @@ from components.catalogue.model import (
     Healthcheck,
     Service,
 )
+from components.catalogue.openstack import api_healthcheck
 from components.catalogue.volumes import default_volumes
 
 FERNET_VOLUME = "keystone_fernet_tokens:/etc/keystone/fernet-keys"
@@ -115,10 +116,7 @@ SERVICE = Service(
                 _FERNET_DIR,
                 {"path": "/etc/keystone/domains", "owner": "keystone:keystone", "perm": "0700"},
             ),
-            healthcheck=Healthcheck(
-                "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
-                ":{{ keystone_public_listen_port }}"
-            ),
+            healthcheck=api_healthcheck("keystone_public_listen_port"),
             haproxy=(
                 Frontend(
                     name="keystone_internal",

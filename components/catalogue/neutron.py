@@ -12,7 +12,6 @@ from components.catalogue.model import (
     ConfigFile,
     Container,
     Context,
-    Frontend,
     Healthcheck,
     KeystoneGrant,
     KeystoneRegistration,
@@ -20,7 +19,12 @@ from components.catalogue.model import (
     KeystoneUser,
     Service,
 )
-from components.catalogue.openstack import KEYSTONE_AUTHTOKEN_VARIABLES, database_job
+from components.catalogue.openstack import (
+    KEYSTONE_AUTHTOKEN_VARIABLES,
+    api_frontends,
+    api_healthcheck,
+    database_job,
+)
 from components.catalogue.volumes import default_volumes
 
 _SHM = "/dev/shm:/dev/shm"
@@ -69,16 +73,6 @@ def _agent_environment(name: str, image: str, legacy_iptables: bool = False) -> 
 
 def _rpc_healthcheck(process: str) -> Healthcheck:
     return Healthcheck(f"healthcheck_port {process} {{{{ om_rpc_port }}}}")
-
-
-def _server_frontend(name: str, port: str, external: bool) -> Frontend:
-    return Frontend(
-        name,
-        port=port,
-        listen_port="{{ neutron_server_listen_port }}",
-        external=external,
-        backend_extra=("option httpchk",),
-    )
 
 
 def _names(*items: tuple[str, bool]) -> list[dict[str, str]]:
@@ -163,13 +157,12 @@ SERVICE = Service(
                 ConfigFile("neutron/id_rsa.j2", "/var/lib/neutron/.ssh/id_rsa", "neutron", source="id_rsa"),
             ),
             permissions=(_LOG_DIR,),
-            healthcheck=Healthcheck(
-                "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
-                ":{{ neutron_server_listen_port }}"
-            ),
-            haproxy=(
-                _server_frontend("neutron_server", "{{ neutron_server_port }}", external=False),
-                _server_frontend("neutron_server_external", "{{ neutron_server_public_port }}", external=True),
+            healthcheck=api_healthcheck("neutron_server_listen_port"),
+            haproxy=api_frontends(
+                "neutron_server",
+                "{{ neutron_server_port }}",
+                "{{ neutron_server_public_port }}",
+                "{{ neutron_server_listen_port }}",
             ),
         ),
         Container(

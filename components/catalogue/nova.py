@@ -15,19 +15,18 @@ from components.catalogue.model import (
     Container,
     Context,
     ExecJob,
-    Frontend,
     Healthcheck,
     KeystoneGrant,
     KeystoneRegistration,
     KeystoneService,
     KeystoneUser,
-    Predicate,
     Service,
-    always,
 )
 from components.catalogue.openstack import (
     APACHE_CONF_DIR,
     KEYSTONE_AUTHTOKEN_VARIABLES,
+    api_frontends,
+    api_healthcheck,
     database_job,
     wsgi_command,
     wsgi_provider_is,
@@ -62,15 +61,6 @@ def _wsgi_files(name: str, apache_dest: str) -> tuple[ConfigFile, ...]:
     )
 
 
-def _api_frontends(name: str, port: str, listen_port: str, public_port: str, external: Predicate = always) -> tuple:
-    """Kolla's `haproxy:` pair of an API: internal and external listeners, checked with `option httpchk`."""
-    extra = ("option httpchk",)
-    return (
-        Frontend(name, port, listen_port, backend_extra=extra),
-        Frontend(f"{name}_external", public_port, listen_port, external=True, backend_extra=extra, enabled=external),
-    )
-
-
 def _notification_topics(ctx: Context) -> list[dict[str, str]]:
     # Kolla's nova_notification_topics: ceilometer's and designate's sinks, neither of which is deployed.
     return [{"name": "notifications"}] if ctx.get("enable_ceilometer") else []
@@ -81,9 +71,7 @@ _LOG_PERMISSIONS = ({"path": "/var/log/kolla/nova", "owner": "nova:nova", "recur
 
 def _api_healthcheck(port_var: str) -> Healthcheck:
     # Kolla's test ends with a space; kept so the healthcheck is the one Kolla sets.
-    return Healthcheck(
-        f"healthcheck_curl http://{{{{ api_interface_address | put_address_in_context('url') }}}}:{{{{ {port_var} }}}} "
-    )
+    return api_healthcheck(port_var, trailing=" ")
 
 
 # nova-manage with its arguments read from stdin inside one Python process: connection URLs (with
@@ -195,8 +183,8 @@ SERVICE = Service(
             files=(_nova_conf(), *_wsgi_files("nova-api", "nova-api-wsgi.conf")),
             permissions=_LOG_PERMISSIONS,
             healthcheck=_api_healthcheck("nova_api_listen_port"),
-            haproxy=_api_frontends(
-                "nova_api", "{{ nova_api_port }}", "{{ nova_api_listen_port }}", "{{ nova_api_public_port }}"
+            haproxy=api_frontends(
+                "nova_api", "{{ nova_api_port }}", "{{ nova_api_public_port }}", "{{ nova_api_listen_port }}"
             ),
         ),
         Container(
@@ -210,11 +198,11 @@ SERVICE = Service(
             files=(_nova_conf(), *_wsgi_files("nova-metadata", "nova-api-wsgi.conf")),
             permissions=_LOG_PERMISSIONS,
             healthcheck=_api_healthcheck("nova_metadata_listen_port"),
-            haproxy=_api_frontends(
+            haproxy=api_frontends(
                 "nova_metadata",
                 "{{ nova_metadata_port }}",
-                "{{ nova_metadata_listen_port }}",
                 "{{ nova_metadata_port }}",
+                "{{ nova_metadata_listen_port }}",
                 external=lambda c: bool(c["nova_enable_external_metadata"]),
             ),
         ),

@@ -21,7 +21,7 @@ from components.catalogue.model import (
     Healthcheck,
     Service,
 )
-from components.catalogue.openstack import database_job
+from components.catalogue.openstack import api_healthcheck, database_job
 from components.catalogue.volumes import config_volume, default_volumes
 
 # Ansible's `to_uuid` filter: a UUID5 in Ansible's namespace (Kolla's compute_id and hostnqn).
@@ -174,10 +174,7 @@ SERVICE = Service(
             volumes=default_volumes("nova-novncproxy", "/dev/shm:/dev/shm"),
             files=(_nova_conf(),),
             permissions=(_LOG_PERMISSIONS,),
-            healthcheck=Healthcheck(
-                "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
-                ":{{ nova_novncproxy_listen_port }}/vnc_lite.html"
-            ),
+            healthcheck=api_healthcheck("nova_novncproxy_listen_port", "/vnc_lite.html"),
             haproxy=(
                 Frontend(
                     "nova_novncproxy",

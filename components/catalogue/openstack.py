@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.catalogue.model import Context, DatabaseJob, Predicate
+from components.catalogue.model import Context, DatabaseJob, Frontend, Healthcheck, Predicate, always
 
 # group_vars every keystone_authtoken section reads (same values wherever they are declared).
 KEYSTONE_AUTHTOKEN_VARIABLES = {
@@ -47,4 +47,29 @@ def database_job(prefix: str, password_key: str = "", **options: Any) -> Databas
         user=f"{{{{ {prefix}_database_user }}}}",
         password_key=password_key or f"{prefix}_database_password",
         **options,
+    )
+
+
+def api_healthcheck(listen_port_variable: str, path: str = "", trailing: str = "") -> Healthcheck:
+    """Kolla's `healthcheck_curl` of an API on this host's API address and listen port."""
+    url = "http://{{ api_interface_address | put_address_in_context('url') }}"
+    return Healthcheck(f"healthcheck_curl {url}:{{{{ {listen_port_variable} }}}}{path}{trailing}")
+
+
+def api_frontends(
+    name: str,
+    port: str,
+    public_port: str,
+    listen_port: str = "",
+    *,
+    backend_extra: tuple[str, ...] = ("option httpchk",),
+    frontend_extra: tuple[str, ...] = (),
+    external: Predicate = always,
+) -> tuple[Frontend, Frontend]:
+    """Kolla's `haproxy:` pair of an API: `<name>` on the internal VIP and `<name>_external` on the
+    external one (`external` decides whether that one is on), both to the hosts' listen port."""
+    common = {"listen_port": listen_port, "frontend_extra": frontend_extra, "backend_extra": backend_extra}
+    return (
+        Frontend(name, port, **common),
+        Frontend(f"{name}_external", public_port, external=True, enabled=external, **common),
     )

@@ -6,8 +6,6 @@ from components.catalogue.model import (
     BootstrapJob,
     ConfigFile,
     Container,
-    Frontend,
-    Healthcheck,
     KeystoneRegistration,
     KeystoneService,
     KeystoneUser,
@@ -16,6 +14,8 @@ from components.catalogue.model import (
 from components.catalogue.openstack import (
     APACHE_CONF_DIR,
     KEYSTONE_AUTHTOKEN_VARIABLES,
+    api_frontends,
+    api_healthcheck,
     database_job,
     wsgi_command,
     wsgi_provider_is,
@@ -26,16 +26,6 @@ from components.catalogue.volumes import default_volumes
 _COMMAND = wsgi_command("placement_wsgi_provider", "/etc/placement/placement-api-uwsgi.ini")
 _apache = wsgi_provider_is("placement_wsgi_provider", "apache")
 _uwsgi = wsgi_provider_is("placement_wsgi_provider", "uwsgi")
-
-
-def _frontend(name: str, port: str, external: bool) -> Frontend:
-    return Frontend(
-        name,
-        port=port,
-        listen_port="{{ placement_api_listen_port }}",
-        external=external,
-        backend_extra=("option httpchk GET /",),
-    )
 
 
 SERVICE = Service(
@@ -101,13 +91,13 @@ SERVICE = Service(
                 {"path": "/var/log/kolla/placement", "owner": "placement:kolla", "recurse": True},
                 {"path": "/var/log/kolla/placement/placement-api.log", "owner": "placement:placement"},
             ),
-            healthcheck=Healthcheck(
-                "healthcheck_curl http://{{ api_interface_address | put_address_in_context('url') }}"
-                ":{{ placement_api_listen_port }}"
-            ),
-            haproxy=(
-                _frontend("placement_api", "{{ placement_api_port }}", external=False),
-                _frontend("placement_api_external", "{{ placement_api_public_port }}", external=True),
+            healthcheck=api_healthcheck("placement_api_listen_port"),
+            haproxy=api_frontends(
+                "placement_api",
+                "{{ placement_api_port }}",
+                "{{ placement_api_public_port }}",
+                "{{ placement_api_listen_port }}",
+                backend_extra=("option httpchk GET /",),
             ),
         ),
     ),
