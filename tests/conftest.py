@@ -12,6 +12,7 @@ from components.config.passwords import ALL_KEYS, SSH_KEYS, genpwd
 from components.config.stack import resolve_stack_config
 from components.deployment import DeploymentPlan, plan_deployment
 from components.render import NO_OVERRIDES, CustomConfig, RenderedContainer
+from tests.harness import Run, run_program
 
 # A syntactically valid key: the program never connects under mocks.
 FAKE_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -135,3 +136,15 @@ def volumes_of(container: Any) -> set[str]:
 @pytest.fixture
 def config() -> dict[str, Any]:
     return make_config()
+
+
+# A test module names its stack config in a module-scoped `config` fixture; these run the program (or
+# only plan it) once per module from it.
+@pytest.fixture(scope="module")
+def run(config: dict[str, Any]) -> Run:
+    return run_program(config)
+
+
+@pytest.fixture(scope="module")
+def plan(config: dict[str, Any]) -> DeploymentPlan:
+    return plan_of(config)

@@ -10,7 +10,7 @@ import pytest
 from components.catalogue import glance
 from components.context import render_string
 from tests.conftest import multinode_config, parse_ini, plan_of, rendered_files, volumes_of
-from tests.harness import Run, run_program
+from tests.harness import Run
 
 IMAGE = "10.77.0.1:5000/openstack.kolla/glance-api:2025.1-debian-bookworm"
 
@@ -18,11 +18,6 @@ IMAGE = "10.77.0.1:5000/openstack.kolla/glance-api:2025.1-debian-bookworm"
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return multinode_config(enable_glance=True)
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
 
 
 def _hosts_of(run: Run, container_name: str) -> set[str]:

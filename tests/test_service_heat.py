@@ -15,7 +15,7 @@ import pytest
 from components import scripts
 from components.catalogue import heat
 from components.context import render_string
-from tests.conftest import multinode_config, parse_ini, plan_of, rendered_container, volumes_of
+from tests.conftest import multinode_config, parse_ini, rendered_container, volumes_of
 from tests.harness import Run, run_program
 
 CONTAINERS = ("heat_api", "heat_api_cfn", "heat_engine")
@@ -24,16 +24,6 @@ CONTAINERS = ("heat_api", "heat_api_cfn", "heat_engine")
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return multinode_config(enable_heat=True)
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
-
-
-@pytest.fixture(scope="module")
-def plan(config):
-    return plan_of(config)
 
 
 @pytest.mark.parametrize("name", CONTAINERS)

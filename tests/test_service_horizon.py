@@ -10,17 +10,11 @@ import pytest
 from components.catalogue import horizon
 from components.context import render_string
 from tests.conftest import multinode_config, plan_of, rendered_container
-from tests.harness import Run, run_program
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return multinode_config(enable_horizon=True)
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
 
 
 def _env(container) -> dict[str, str]:

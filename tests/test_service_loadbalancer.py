@@ -18,7 +18,7 @@ from components.config.stack import resolve_stack_config
 from components.deployment import DeploymentPlan, plan_deployment
 from components.render import NO_OVERRIDES, CustomConfig
 from tests.conftest import make_config, multinode_config, plan_of, rendered_container, volumes_of
-from tests.harness import Run, run_program
+from tests.harness import run_program
 
 VIP = "10.77.0.10"
 EXTERNAL_VIP = "10.77.1.10"
@@ -62,16 +62,6 @@ def service_cfg(plan: DeploymentPlan, service: str, host: str = "h2") -> dict[st
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return lb_config()
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
-
-
-@pytest.fixture(scope="module")
-def plan(config) -> DeploymentPlan:
-    return plan_of(config)
 
 
 @pytest.fixture(scope="module")

@@ -10,24 +10,17 @@ from typing import Any
 
 import pytest
 
-from components.deployment import DeploymentPlan
 from tests.conftest import make_config, multinode_config, parse_ini, plan_of, rendered_files, volumes_of
 from tests.harness import Declared, Run, run_program
 
 # A well-formed stand-in: the program only renders it into neutron-server's id_rsa.
-FAKE_NEUTRON_SSH_KEY = {
-    "private_key": "-----BEGIN RSA PRIVATE KEY-----\nMIIneutronTestKeyNotARealOne\n-----END RSA PRIVATE KEY-----\n",
-    "public_key": "ssh-rsa AAAAB3NzaC1yc2EneutronTestKey kolla",
-}
 NETWORK, COMPUTES = "h2", ("h3", "h4")
 AGENTS = ("neutron_dhcp_agent", "neutron_l3_agent", "neutron_metadata_agent")
 
 
 def multinode(**globals_overrides: Any) -> dict[str, Any]:
-    """Kolla's multinode shape (multinode_config) with neutron on and a stand-in neutron SSH key."""
-    config = multinode_config(**{"enable_neutron": True, **globals_overrides})
-    config["passwords"]["neutron_ssh_key"] = copy.deepcopy(FAKE_NEUTRON_SSH_KEY)
-    return config
+    """Kolla's multinode shape (multinode_config) with neutron on."""
+    return multinode_config(**{"enable_neutron": True, **globals_overrides})
 
 
 def env(container: Declared) -> dict[str, str]:
@@ -37,16 +30,6 @@ def env(container: Declared) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return multinode()
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
-
-
-@pytest.fixture(scope="module")
-def plan(config) -> DeploymentPlan:
-    return plan_of(config)
 
 
 # Placement
@@ -73,7 +56,6 @@ def test_each_container_is_on_the_hosts_kolla_puts_it(run):
 
 def test_all_in_one_runs_all_of_them_on_the_one_host():
     config = make_config(enable_neutron=True)
-    config["passwords"]["neutron_ssh_key"] = copy.deepcopy(FAKE_NEUTRON_SSH_KEY)
     assert _neutron_containers(run_program(config)) == {
         name: {"h1"} for name in ("neutron_server", "neutron_openvswitch_agent", *AGENTS)
     }
@@ -314,8 +296,9 @@ def test_metadata_agent_ini_points_at_nova_metadata_with_the_shared_secret(plan,
     assert meta["metadata_workers"] == "5"
 
 
-def test_neutron_server_gets_the_neutron_ssh_key(plan):
-    assert rendered_files(plan, "h1", "neutron-server")["id_rsa"].strip() == FAKE_NEUTRON_SSH_KEY["private_key"].strip()
+def test_neutron_server_gets_the_neutron_ssh_key(plan, config):
+    key = config["passwords"]["neutron_ssh_key"]["private_key"]
+    assert rendered_files(plan, "h1", "neutron-server")["id_rsa"].strip() == key.strip()
 
 
 # Jobs

@@ -7,14 +7,12 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from functools import cache
 from typing import Any
 
 import pytest
 
 from components.catalogue import nova, nova_cell
-from components.config.passwords import genpwd
-from tests.conftest import host, make_config, multinode_config, parse_ini, plan_of, rendered_files, volumes_of
+from tests.conftest import host, make_config, multinode_config, parse_ini, rendered_files, volumes_of
 from tests.harness import Run, run_program
 
 TAG = "2025.1-debian-bookworm"
@@ -22,31 +20,14 @@ CONTROL = {"nova_api", "nova_metadata", "nova_scheduler", "nova_conductor", "nov
 COMPUTE = {"nova_ssh", "nova_libvirt", "nova_compute"}
 
 
-@cache
-def _nova_ssh_key() -> dict[str, str]:
-    return genpwd(keys=["nova_ssh_key"])["nova_ssh_key"]
-
-
 def multinode(**globals_: Any) -> dict[str, Any]:
-    """Kolla's multinode shape (multinode_config) with nova on and a generated nova SSH key."""
-    config = multinode_config(enable_nova=True, **globals_)
-    config["passwords"]["nova_ssh_key"] = copy.deepcopy(_nova_ssh_key())
-    return config
+    """Kolla's multinode shape (multinode_config) with nova on."""
+    return multinode_config(enable_nova=True, **globals_)
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return multinode()
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
-
-
-@pytest.fixture(scope="module")
-def plan(config):
-    return plan_of(config)
 
 
 def _job(plan, host: str, name: str):
@@ -70,7 +51,6 @@ def test_containers_on_the_hosts_kolla_puts_them(run):
 
 def test_all_in_one_runs_every_nova_container_on_its_one_host():
     config = make_config(enable_nova=True)
-    config["passwords"]["nova_ssh_key"] = copy.deepcopy(_nova_ssh_key())
     assert _nova_containers(run_program(config)) == {"h1": CONTROL | COMPUTE}
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import multinode_config, parse_ini, plan_of, rendered_files, volumes_of
-from tests.harness import Run, run_program
 
 IMAGE = "10.77.0.1:5000/openstack.kolla/placement-api:2025.1-debian-bookworm"
 
@@ -17,11 +16,6 @@ IMAGE = "10.77.0.1:5000/openstack.kolla/placement-api:2025.1-debian-bookworm"
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return multinode_config(enable_placement=True)
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
 
 
 def test_placement_api_only_on_the_control_host(run):

@@ -22,7 +22,7 @@ from components.placement import service_enabled
 from components.render import NO_OVERRIDES
 from components.service import JobSpec
 from tests.conftest import make_config, plan_of, rendered_container, volumes_of
-from tests.harness import Run, run_program
+from tests.harness import run_program
 from tests.test_service_loadbalancer import VIP, _texts, lb_config
 
 PROXYSQL_VOLUMES = {
@@ -41,16 +41,6 @@ def ps_config(groups: dict[str, list[str]] | None = None, **globals_overrides: A
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     return ps_config()
-
-
-@pytest.fixture(scope="module")
-def plan(config) -> DeploymentPlan:
-    return plan_of(config)
-
-
-@pytest.fixture(scope="module")
-def run(config) -> Run:
-    return run_program(config)
 
 
 @pytest.fixture(scope="module")
