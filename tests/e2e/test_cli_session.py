@@ -71,9 +71,13 @@ def test_stack_init_and_config_as_a_user_writes_them(session):
 def test_genpwd_stores_every_needed_password_as_a_secret(session):
     out = cli(session, "genpwd").stdout
     assert "database_password" in out and "keystone_admin_password" in out
-    stored = (session["project"] / f"Pulumi.{STACK}.yaml").read_text()
+    path = session["project"] / f"Pulumi.{STACK}.yaml"
+    stored = path.read_text()
     assert "secure:" in stored
-    assert cli(session, "genpwd").stdout.count("\n") <= 1  # nothing left to generate
+    # Nothing left to generate: a second run names no password and leaves every secret as it was.
+    again = cli(session, "genpwd").stdout
+    assert "database_password" not in again and "keystone_admin_password" not in again
+    assert path.read_text() == stored
 
 
 def test_prechecks_pass_on_the_test_bed(session):
@@ -95,8 +99,10 @@ def test_post_deploy_writes_the_openrc_and_clouds_yaml_private(session):
     for name in ("admin-openrc.sh", "clouds.yaml"):
         assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o600, name
     openrc = (out / "admin-openrc.sh").read_text()
-    assert "export OS_AUTH_URL='http://10.77.0.11:5000'" in openrc or "OS_AUTH_URL=http://10.77.0.11:5000" in openrc
-    assert "OS_PASSWORD" in openrc
+    assert "export OS_AUTH_URL='http://10.77.0.11:5000'" in openrc
+    key = "kolla-pulumi:passwords.keystone_admin_password"
+    password = run(session, "pulumi", "config", "get", "--stack", STACK, "--path", key).stdout.strip()
+    assert len(password) == 40 and f"export OS_PASSWORD='{password}'" in openrc
     assert yaml.safe_load((out / "clouds.yaml").read_text())["clouds"]
 
 
