@@ -84,6 +84,13 @@ def add_host_netns(netns: str, veth: str, address: str) -> None:
     run("ip", "-n", netns, "link", "set", "lo", "up")
     run("ip", "-n", netns, "link", "set", "eth0", "up")
     run("ip", "-n", netns, "route", "replace", "default", "via", GATEWAY)
+    # Kolla's neutron_external_interface (default eth1): an interface without an address, which
+    # openvswitch plugs into br-ex. Its veth peer stays in the namespace (the kernel has no dummy
+    # links), so whatever goes out of it stays inside the host.
+    if not _link_exists("eth1", netns):
+        run("ip", "-n", netns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1-peer")
+    for link in ("eth1", "eth1-peer"):
+        run("ip", "-n", netns, "link", "set", link, "up")
 
 
 def delete_host_netns(netns: str, veth: str) -> None:

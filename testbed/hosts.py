@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed import host_keys, host_net, host_procs, registry
+from testbed import host_keys, host_modules, host_net, host_procs, registry
 
 STATE = registry.STATE / "hosts"
 DATA_ROOT = Path("/var/lib/kolla-pulumi-testbed")
@@ -235,6 +235,7 @@ def _boot(host: Host) -> int:
         "TB_NAME": host.name,
         "TB_DATA": str(host.data_dir),
         "TB_BIN": str(_runc_dir()),
+        "TB_MODULES": str(host_modules.modules_root(DATA_ROOT)),
     }
     with (host.data_dir / "log" / "boot.log").open("ab") as log:
         proc = subprocess.Popen(

@@ -70,6 +70,9 @@ class Layer:
     # (source, destination, mode): "kolla:<path under the wheel's docker/>" or "testbed:<file>".
     files: tuple[tuple[str, str, str], ...] = ()
     script: str = ""  # shell run after the packages and files
+    # Commands (shell globs) linked into /var/lib/kolla/venv/bin: Kolla's sudoers, rootwrap.conf and
+    # config.json commands name that venv; Debian installs the same entry points under /usr/bin.
+    venv: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ def load_catalogue(path: Path = CATALOGUE) -> tuple[dict[str, Layer], dict[str, 
             tuple(User(**user) for user in spec.get("users", ())),
             tuple(tuple(entry) for entry in spec.get("files", ())),  # type: ignore[misc]
             spec.get("script", ""),
+            tuple(spec.get("venv", ())),
         )
         for name, spec in data["layers"].items()
     }
@@ -251,10 +255,30 @@ _BASE_FILES = (
 )
 
 
+def _venv_links(commands: tuple[str, ...]) -> str:
+    """Link each command found on PATH (or matched by a /usr/bin glob) into Kolla's venv bin dir;
+    a name that matches nothing fails the build rather than an image missing a command."""
+    if not commands:
+        return ""
+    lines = ["mkdir -p /var/lib/kolla/venv/bin"]
+    for command in commands:
+        if "*" in command:
+            lines.append(f'for t in /usr/bin/{command}; do test -e "$t"; ln -sf "$t" /var/lib/kolla/venv/bin/; done')
+        else:
+            # An assignment's failing substitution stops `sh -e`; an argument's would not.
+            lines += [f"target=$(command -v {command})", f'ln -sf "$target" /var/lib/kolla/venv/bin/{command}']
+    return "".join(f"{line}\n" for line in lines)
+
+
 def _layer_script(layer: Layer) -> str:
     if layer.parent is None:
         return _base_script()
-    steps = (_configure_users(layer.users), _apt_install(layer.packages), _install_files(layer.files))
+    steps = (
+        _configure_users(layer.users),
+        _apt_install(layer.packages),
+        _install_files(layer.files),
+        _venv_links(layer.venv),
+    )
     return "".join(steps) + layer.script
 
 

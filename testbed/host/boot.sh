@@ -4,7 +4,8 @@
 # (not `ip netns exec`, which remounts /sys and hides the cgroup mounts dockerd needs).
 # Gives the host its own /run, /tmp, /etc, /root and /var/lib/docker, then runs sshd and dockerd
 # and waits; killing this process's children and then it ends the host.
-# Environment: TB_NAME, TB_DATA (per-host data dir), TB_BIN (holds the runc wrapper named runc).
+# Environment: TB_NAME, TB_DATA (per-host data dir), TB_BIN (holds the runc wrapper named runc),
+# TB_MODULES (the /lib/modules the host sees: testbed/host_modules.py).
 set -eu
 
 hostname "$TB_NAME"
@@ -20,6 +21,23 @@ mount -t overlay overlay \
 # test bed's client key) stay out of the hosts.
 mount --bind "$TB_DATA/root" /root
 mount --bind "$TB_DATA/docker" /var/lib/docker
+mkdir -p /lib/modules
+mount --bind "$TB_MODULES" /lib/modules
+# A /dev without kvm: test-bed hosts stand for machines without hardware virtualisation, where
+# nova_compute_virt_type must be qemu and kvm fails as it would there. dockerd lists this /dev for
+# privileged containers (nova_libvirt), so the machine's /dev/kvm stays out of them too.
+if [ -e /dev/kvm ]; then
+    mkdir -p /run/testbed-dev
+    mount -t tmpfs -o mode=755,nosuid tmpfs /run/testbed-dev
+    cp -a -x /dev/. /run/testbed-dev/
+    rm -f /run/testbed-dev/kvm
+    for sub in pts shm mqueue hugepages; do
+        if mountpoint -q "/dev/$sub"; then
+            mkdir -p "/run/testbed-dev/$sub" && mount --rbind "/dev/$sub" "/run/testbed-dev/$sub"
+        fi
+    done
+    mount --move /run/testbed-dev /dev
+fi
 # Kolla mounts /run:/run:shared; propagation stays inside this host's mount namespace.
 mount --make-rshared /
 

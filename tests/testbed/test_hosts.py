@@ -191,6 +191,36 @@ def test_the_runc_wrapper_is_a_file_the_hosts_can_see(bed: list[hosts.Host]) -> 
         assert host.ssh(f"head -c 19 {runc}").stdout == "#!/usr/bin/python3\n", host.name
 
 
+def test_hosts_have_no_kvm_even_in_privileged_containers(bed: list[hosts.Host]) -> None:
+    """The hosts stand for machines without hardware virtualisation, whatever this machine has."""
+    h1 = bed[0]
+    _ensure_empty_image(h1)
+    assert h1.ssh("test -e /dev/kvm", check=False).returncode == 1
+    listing = h1.ssh(_run_args("--privileged") + " /usr/bin/ls /dev").stdout.split()
+    assert "kvm" not in listing and "null" in listing and "net" in listing, listing
+    # The rest of /dev still works: ptys (sshd sessions) and shared memory.
+    assert h1.ssh("test -c /dev/ptmx && test -d /dev/shm && echo ok").stdout.strip() == "ok"
+
+
+def test_hosts_have_an_external_interface_without_an_address(bed: list[hosts.Host]) -> None:
+    for host in bed:
+        # /sys is the machine's in a host (a network namespace without its own sysfs): ask ip.
+        addresses = host.ssh("ip -o addr show dev eth1").stdout
+        state = host.ssh("ip -br link show dev eth1").stdout.split()
+        assert "inet " not in addresses and state[1] == "UP", (host.name, addresses, state)
+
+
+def test_modprobe_openvswitch_passes_on_the_hosts_module_tree(bed: list[hosts.Host]) -> None:
+    """Kolla's openvswitch_vswitchd runs `modprobe openvswitch` with /lib/modules mounted from the host."""
+    h1 = bed[0]
+    _ensure_empty_image(h1)
+    probe = (
+        "/usr/sbin/modprobe openvswitch && echo built-in; /usr/sbin/modprobe no_such_module 2>/dev/null || echo absent"
+    )
+    result = h1.ssh(_run_args("-v /lib/modules:/lib/modules:ro") + f" /bin/sh -c '{probe}'", check=False)
+    assert result.stdout.split() == ["built-in", "absent"], (result.stdout, result.stderr)
+
+
 def test_run_can_be_mounted_shared(bed: list[hosts.Host]) -> None:
     """Kolla mounts /run:/run:shared (needs a shared / in the host's mount namespace)."""
     h1 = bed[0]
