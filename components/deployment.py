@@ -104,8 +104,9 @@ def _job_specs(
         return specs
     assert isinstance(job, ExecJob)
     # The inputs line makes the job run again when the container it runs in is recreated, or when a
-    # host joins or leaves a group it watches.
-    watched = [container.group, *job.watch_groups]
+    # host joins or leaves a group it watches. A run-once job watches its container's group; a per-host
+    # job does its own host's work, which another host joining does not change.
+    watched = [*([] if job.all_hosts else [container.group]), *job.watch_groups]
     members = " ".join(f"{g}={','.join(h.name for h in inventory.group(g))}" for g in watched)
     specs = []
     for host in hosts if job.all_hosts else hosts[:1]:

@@ -183,7 +183,9 @@ class KollaService(pulumi.ComponentResource):
                 connection=hosts[job.host].connection,
                 create=job.script,
                 delete=job.delete or None,
-                stdin=pulumi.Output.secret(job.stdin),
+                # Secret only when it carries something: a secret input makes the provider hide the job's
+                # output, and a job's output is what says why it failed.
+                stdin=pulumi.Output.secret(job.stdin) if job.stdin else None,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
             )
             self.jobs[(job.host, job.name)] = resource
@@ -216,19 +218,29 @@ class KollaService(pulumi.ComponentResource):
             self._on_host.setdefault(rendered.host, []).append(container)
 
         # Jobs after the containers, step by step (a step: one job's instances, one per host for a
-        # per-host job). A per-host step on a host follows the previous step on that host, or that
-        # host's containers: hosts proceed in parallel and nothing on one host waits for all the others.
-        # A run-once step follows the whole previous step, or all the containers.
+        # per-host job). A per-host step on a host follows the previous step on that host, or else that
+        # host's containers and the last run-once step: hosts proceed in parallel and nothing on one host
+        # waits for all the others. A run-once step follows the previous step and the containers of the
+        # hosts that step did not cover (a per-host step may cover some hosts only: compute, network).
         previous: dict[str, pulumi.Resource] = {}
+        last_once: list[pulumi.Resource] = []
+        previous_per_host = False
         for step in _steps([j for j in plan.jobs if j.after_containers]):
             made: dict[str, pulumi.Resource] = {}
+            per_host = step[0].per_host
             for job in step:
-                if job.per_host and (job.host in previous or not previous):
-                    after = [previous[job.host]] if previous else self._containers_on(job.host)
+                if per_host:
+                    own = [*last_once, *self._containers_on(job.host)]
+                    after = [previous[job.host]] if job.host in previous else own
+                elif previous and not previous_per_host:
+                    after = list(previous.values())  # a run-once step followed everything before it
                 else:
-                    after = list(previous.values()) if previous else list(self.containers.values())
+                    uncovered = [c for (h, _), c in self.containers.items() if h not in previous]
+                    after = [*previous.values(), *uncovered]
                 made[job.host] = job_resource(job, after)
-            previous = made
+            if not per_host:
+                last_once = list(made.values())
+            previous, previous_per_host = made, per_host
         self.register_outputs({})
 
     def _containers_on(self, host: str) -> list[pulumi.Resource]:

@@ -65,14 +65,18 @@ def test_galera_cluster_address_lists_every_mariadb_host():
     assert "wsrep_node_name=h1\n" in cnf
 
 
-def test_rabbitmq_cookie_is_a_file_and_a_secret_environment_variable():
+def test_rabbitmq_cookie_is_a_file_and_reaches_only_the_bootstrap_on_stdin():
     config = make_config()
+    cookie = config["passwords"]["rabbitmq_cluster_cookie"]
     files = _files(config, key="rabbitmq")
-    assert files["rabbitmq-erlang.cookie"].strip() == config["passwords"]["rabbitmq_cluster_cookie"]
+    assert files["rabbitmq-erlang.cookie"].strip() == cookie
     plan = plan_of(config)
     rabbit = next(c for s in plan.services for c in s.containers if c.key == "rabbitmq")
-    assert rabbit.secret_environment == {"RABBITMQ_CLUSTER_COOKIE": config["passwords"]["rabbitmq_cluster_cookie"]}
+    assert rabbit.secret_environment == {}
     assert "RABBITMQ_CLUSTER_COOKIE" not in rabbit.environment
+    bootstrap = next(j for s in plan.services for j in s.jobs if j.name == "rabbitmq_bootstrap")
+    assert f"RABBITMQ_CLUSTER_COOKIE={cookie}" in bootstrap.stdin
+    assert cookie not in bootstrap.script
     assert "cluster_formation.classic_config.nodes.0 = rabbit@h1\n" in files["rabbitmq.conf"]
     assert '"name": "openstack"' in files["definitions.json"]
     # Erlang wants an address tuple; a dotted address makes rabbitmq-server refuse to start.

@@ -7,12 +7,15 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import shlex
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.catalogue import nova, nova_cell
-from tests.conftest import host, make_config, multinode_config, parse_ini, rendered_files, volumes_of
+from tests.conftest import host, make_config, multinode_config, parse_ini, plan_of, rendered_files, volumes_of
 from tests.harness import Run, run_program
 
 TAG = "2025.1-debian-bookworm"
@@ -283,9 +286,60 @@ def test_cell_setup_jobs_in_kollas_order(run):
     assert "h1-nova_cell_database" in r["h1-nova_cell_bootstrap"].depends_on
     for name in ("h1-nova_conductor", "h3-nova_compute", "h4-nova_libvirt"):
         assert "h1-nova_cell_bootstrap" in r[name].depends_on, name
-    assert {"h3-nova_compute", "h4-nova_compute", "h4-nova_libvirt", "h1-nova_conductor"} <= set(
+    # Each compute host's virt_type check follows that host's containers; discovery follows the checks
+    # and the conductor it runs in.
+    for compute in ("h3", "h4"):
+        check = set(r[f"{compute}-nova_libvirt_virt_type"].depends_on)
+        assert {f"{compute}-nova_compute", f"{compute}-nova_libvirt"} <= check, compute
+        assert not {d for d in check if d.startswith(("h3-", "h4-")) and not d.startswith(compute)}, compute
+    assert {"h3-nova_libvirt_virt_type", "h4-nova_libvirt_virt_type", "h1-nova_conductor"} <= set(
         r["h1-nova_discover_hosts"].depends_on
     )
+
+
+def test_the_virt_type_is_checked_on_each_compute_host_in_its_libvirt(plan):
+    hosts = {j.host for s in plan.services for j in s.jobs if j.name == "nova_libvirt_virt_type"}
+    assert hosts == {"h3", "h4"}
+    check = _job(plan, "h3", "nova_libvirt_virt_type")
+    assert "docker exec -i nova_libvirt" in check.script
+    assert 'virt_type="kvm"' in check.script
+
+
+def _run_check(tmp_path, plan, virsh_answer: str, virsh_rc: int) -> subprocess.CompletedProcess[str]:
+    """The rendered check script (the part after `bash -c`) under bash, with a stand-in virsh."""
+    script = _job(plan, "h3", "nova_libvirt_virt_type").script
+    body = shlex.split(script.split("docker exec -i nova_libvirt ", 1)[1])[-1]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    virsh = bin_dir / "virsh"
+    answer = f"printf '%s\\n' {shlex.quote(virsh_answer)} >&2\nexit {virsh_rc}\n"
+    virsh.write_text('#!/bin/sh\ncase "$*" in *" version") exit 0;; esac\n' + answer)
+    virsh.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return subprocess.run(["bash", "-c", body], capture_output=True, text=True, env=env, check=False)
+
+
+def test_kvm_without_hardware_support_fails_the_deployment_saying_why(tmp_path, plan):
+    answer = "error: invalid argument: the accel 'kvm' is not supported by '/usr/bin/qemu-system-x86_64' on this host"
+    result = _run_check(tmp_path, plan, answer, 1)
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())
+    assert "nova_compute_virt_type is kvm, but libvirt on h3 cannot run kvm guests" in message
+    assert "the accel 'kvm' is not supported" in message
+    # The test machine may or may not have /dev/kvm; the fix is named when it has not.
+    if not Path("/dev/kvm").exists():
+        assert "set nova_compute_virt_type: qemu" in message
+
+
+def test_a_host_that_runs_the_virt_type_passes_the_check(tmp_path, plan):
+    result = _run_check(tmp_path, plan, "", 0)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "libvirt on h3 runs kvm guests"
+
+
+def test_virt_types_libvirt_does_not_run_here_are_not_checked():
+    plan = plan_of(multinode(nova_compute_virt_type="vmware"))
+    assert not [j for s in plan.services for j in s.jobs if j.name == "nova_libvirt_virt_type"]
 
 
 def test_bootstrap_containers_are_kollas(plan):
@@ -360,7 +414,7 @@ def test_virt_type_changes_exactly_nova_compute_on_each_compute_host(run, config
     assert _diff(before, after) == ({"h3-nova_compute", "h4-nova_compute"}, set(), set())
 
 
-def test_adding_a_compute_host_adds_its_containers_and_reruns_only_discovery(run, config):
+def test_adding_a_compute_host_adds_its_containers_and_check_and_reruns_only_discovery(run, config):
     bigger = copy.deepcopy(config)
     bigger["inventory"]["hosts"]["h5"] = host("10.77.0.15")
     bigger["inventory"]["groups"]["compute"] = ["h3", "h4", "h5"]
@@ -368,7 +422,7 @@ def test_adding_a_compute_host_adds_its_containers_and_reruns_only_discovery(run
     added = {f"h5-{name}" for name in ("kolla_toolbox", "cron", "fluentd", *COMPUTE)}
     assert _diff(containers_a, containers_b) == (set(), added, set())
     assert {"h1-nova_cell_mappings", "h1-nova_cell_bootstrap", "h1-placement_database"} <= jobs_a.keys()
-    assert _diff(jobs_a, jobs_b) == ({"h1-nova_discover_hosts"}, set(), set())
+    assert _diff(jobs_a, jobs_b) == ({"h1-nova_discover_hosts"}, {"h5-nova_libvirt_virt_type"}, set())
 
 
 # --- secrets --------------------------------------------------------------------------------------

@@ -99,7 +99,10 @@ def test_system_id_is_set_on_every_openvswitch_host(run):
 def test_the_external_bridge_is_set_up_on_network_hosts_only(run):
     assert _job_hosts(run, "openvswitch_external_bridge") == {NETWORK}
     script = run.resources[f"{NETWORK}-openvswitch_external_bridge"].inputs["create"]
-    assert "ovs-vsctl -t 30 -- --may-exist add-br br-ex -- set-fail-mode br-ex standalone" in script
+    assert (
+        "ovs-vsctl -t 30 -- --may-exist add-br br-ex -- set-fail-mode br-ex standalone"
+        " -- set Bridge br-ex datapath_type=system"
+    ) in script
     assert "ovs-vsctl -t 30 -- --may-exist add-port br-ex eth1" in script
 
 
@@ -123,10 +126,16 @@ def test_post_config_jobs_run_after_their_hosts_containers_in_order(run):
 
 
 def test_bridge_commands_pair_bridges_with_interfaces_and_quote_them():
-    ctx = {"neutron_bridge_name": "br-ex,br-ex2", "neutron_external_interface": "eth1,eth2;reboot"}
+    ctx = {
+        "neutron_bridge_name": "br-ex,br-ex2",
+        "neutron_external_interface": "eth1,eth2;reboot",
+        "ovs_datapath": "netdev",
+    }
     assert external_bridge_commands(ctx).splitlines() == [
-        "ovs-vsctl -t 30 -- --may-exist add-br br-ex -- set-fail-mode br-ex standalone",
-        "ovs-vsctl -t 30 -- --may-exist add-br br-ex2 -- set-fail-mode br-ex2 standalone",
+        "ovs-vsctl -t 30 -- --may-exist add-br br-ex -- set-fail-mode br-ex standalone"
+        " -- set Bridge br-ex datapath_type=netdev",
+        "ovs-vsctl -t 30 -- --may-exist add-br br-ex2 -- set-fail-mode br-ex2 standalone"
+        " -- set Bridge br-ex2 datapath_type=netdev",
         "ovs-vsctl -t 30 -- --may-exist add-port br-ex eth1",
         "ovs-vsctl -t 30 -- --may-exist add-port br-ex2 'eth2;reboot'",
     ]

@@ -123,7 +123,6 @@ SERVICE = Service(
         "neutron_ipam_driver": "internal",
         "neutron_dnsmasq_dns_servers": "1.1.1.1,8.8.8.8,8.8.4.4",
         "neutron_legacy_iptables": False,
-        "ovs_datapath": "system",
         # Role defaults.
         "neutron_database_name": "neutron",
         "neutron_database_user": "neutron",

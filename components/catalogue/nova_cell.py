@@ -99,6 +99,28 @@ while :; do
 done
 """
 
+# Not in Kolla: on each compute host, once its containers run, libvirt must be able to start guests of
+# nova_compute_virt_type. nova-compute starts and registers either way; with kvm on a host without
+# /dev/kvm it then fails every boot ("does not support virt type 'kvm'"). This says so at deploy time,
+# naming the host, libvirt's own answer and the fix.
+VIRT_TYPE_CHECK_SCRIPT = r"""set -u
+virt_type="{{ nova_compute_virt_type }}"
+# libvirtd may still be starting with its container.
+for _ in $(seq 30); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 2; done
+if answer=$(virsh -c qemu:///system domcapabilities --virttype "$virt_type" 2>&1 >/dev/null); then
+  echo "libvirt on {{ inventory_hostname }} runs $virt_type guests"
+  exit 0
+fi
+answer=$(printf '%s' "$answer" | sed -n 's/^error: //p' | tail -n 1)
+echo "nova_compute_virt_type is $virt_type, but libvirt on {{ inventory_hostname }} cannot run $virt_type guests" \
+  "(libvirt: $answer), so nova-compute there would fail to boot every server." >&2
+if [ "$virt_type" = kvm ] && [ ! -e /dev/kvm ]; then
+  echo "{{ inventory_hostname }} has no /dev/kvm (no hardware virtualisation, or the kvm module is not loaded):" \
+    "set nova_compute_virt_type: qemu in the stack's globals, or enable virtualisation on the host." >&2
+fi
+exit 1
+"""
+
 SERVICE = Service(
     name="nova-cell",
     enable_flag="enable_nova",
@@ -295,6 +317,13 @@ SERVICE = Service(
         database_job("nova_cell", password_key="nova_database_password", login_host="{{ nova_cell_database_address }}"),
         # nova_cell_bootstrap: the conductor image's KOLLA_UPGRADE branch, db sync --local_cell (the cell).
         BootstrapJob(name="nova_cell_bootstrap", container_key="nova-conductor", environment={"KOLLA_UPGRADE": ""}),
+        ExecJob(
+            name="nova_libvirt_virt_type",
+            container_key="nova-libvirt",
+            all_hosts=True,
+            when=lambda c: c["nova_compute_virt_type"] in ("kvm", "qemu"),
+            script=VIRT_TYPE_CHECK_SCRIPT,
+        ),
         ExecJob(
             name="nova_discover_hosts",
             container_key="nova-conductor",

@@ -31,9 +31,14 @@ def external_bridge_commands(ctx: Context) -> str:
     Idempotent (--may-exist); names are shell-quoted as they come from the stack config."""
     bridges = [b.strip() for b in str(ctx["neutron_bridge_name"]).split(",")]
     ports = [p.strip() for p in str(ctx["neutron_external_interface"]).split(",")]
+    datapath = shlex.quote(str(ctx["ovs_datapath"]))
+    # The bridge gets the datapath neutron's agent uses (Kolla's openvswitch_bridge leaves OVS's
+    # default, system): the agent does not change an existing bridge's, and a system bridge on a host
+    # running the userspace datapath (ovs_datapath: netdev) has no datapath_id, which stops the agent.
     lines = [
-        f"ovs-vsctl -t 30 -- --may-exist add-br {shlex.quote(b)} -- set-fail-mode {shlex.quote(b)} standalone"
-        for b in bridges
+        f"ovs-vsctl -t 30 -- --may-exist add-br {q} -- set-fail-mode {q} standalone"
+        f" -- set Bridge {q} datapath_type={datapath}"
+        for q in map(shlex.quote, bridges)
     ]
     lines += [
         f"ovs-vsctl -t 30 -- --may-exist add-port {shlex.quote(b)} {shlex.quote(p)}"
@@ -62,6 +67,9 @@ SERVICE = Service(
     variables={
         # group_vars that neutron reads too (neutron comes later in SERVICES).
         "ovsdb_port": "6640",
+        # Kolla's is netdev with enable_ovs_dpdk (ovs-dpdk is not deployed here); netdev is OVS's
+        # userspace datapath, for hosts without the openvswitch kernel module.
+        "ovs_datapath": "system",
         "neutron_bridge_name": "br-ex",
         # Kolla derives it from DVR, provider networks and OVN distributed FIPs (none deployed here);
         # set it to true for provider networks on compute hosts.

@@ -42,11 +42,10 @@ SERVICE = Service(
             image="rabbitmq",
             group="rabbitmq",
             command="/usr/sbin/rabbitmq-server",
+            # Kolla also sets RABBITMQ_CLUSTER_COOKIE here, but only the image's bootstrap branch reads it
+            # (rabbitmq_bootstrap below); the running container gets the cookie as a file, so the secret
+            # stays out of this container's environment, where `docker inspect` shows it to anyone.
             environment={"RABBITMQ_LOG_DIR": "/var/log/kolla/rabbitmq"},
-            # Kolla's rabbitmq extend_start.sh rewrites .erlang.cookie from this variable and fails
-            # without it, so the image contract forces a secret into this one container's
-            # environment; the engine keeps `envs` secret for it.
-            secret_environment={"RABBITMQ_CLUSTER_COOKIE": "{{ rabbitmq_cluster_cookie }}"},
             volumes=default_volumes("rabbitmq", "{{ rabbitmq_datadir_volume }}:/var/lib/rabbitmq/"),
             files=(
                 _file("rabbitmq-env.conf.j2", "/etc/rabbitmq/rabbitmq-env.conf"),
