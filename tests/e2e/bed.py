@@ -28,8 +28,11 @@ def clean_bed(count: int = 2) -> Iterator[list[Host]]:
         started = hosts.up(count, fresh=True)
         images.build()
         # A host's engine keeps what it pulled before and `up` pulls only what is absent: an image
-        # rebuilt under the same tag must replace the old one there.
-        pull = "; ".join(f"docker pull -q {images.reference(name)} >/dev/null" for name in images.IMAGES)
+        # rebuilt under the same tag must replace the old one there. Absent ones are left to `up`.
+        pull = "; ".join(
+            f"if docker image inspect {ref} >/dev/null 2>&1; then docker pull -q {ref} >/dev/null; fi"
+            for ref in map(images.reference, images.IMAGES)
+        )
         for host in started:
             host.ssh(pull)
     except Exception as exc:  # the bed needs root, namespaces and Debian's packages

@@ -1,0 +1,130 @@
+"""A real OpenStack on the test bed, used as an operator uses one: the stack config of a compute
+deployment, the clouds.yaml that `post-deploy` writes, and the real python-openstackclient (the test
+extra) run on this machine against the hosts' APIs. What init-runonce does, reduced to what a test needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from components.operate import verbs
+from tests.e2e.test_lifecycle import stack_config
+
+# What the test-bed hosts need of a compute deployment, as a user with such hosts would set it:
+# - no /dev/kvm: QEMU guests;
+# - no openvswitch kernel module here: Open vSwitch's userspace datapath;
+# - no CAP_SYS_RESOURCE here: libvirt may lower a qemu process's limits but not raise them above the
+#   hosts' hard limits (nproc 96369, nofile 20000 on this machine), which Kolla's defaults exceed.
+TESTBED_COMPUTE_GLOBALS: dict[str, Any] = {
+    "nova_compute_virt_type": "qemu",
+    "ovs_datapath": "netdev",
+    "qemu_max_processes": 32768,
+    "qemu_max_files": 16384,
+}
+COMPUTE_SERVICES: dict[str, Any] = {
+    "enable_glance": True,
+    "enable_placement": True,
+    "enable_nova": True,
+    "enable_neutron": True,
+}
+AGENTS = {"Open vSwitch agent", "DHCP agent", "L3 agent", "Metadata agent"}
+
+
+def compute_config(groups: dict[str, list[str]], **globals_overrides: Any) -> dict[str, Any]:
+    """test_lifecycle's stack config with keystone, glance, placement, nova and neutron, the hosts'
+    settings and `groups` as the inventory (only the hosts they name)."""
+    config = stack_config(**{**COMPUTE_SERVICES, **TESTBED_COMPUTE_GLOBALS, **globals_overrides})
+    inventory = config["kolla-pulumi:inventory"]
+    used = {host for members in groups.values() for host in members}
+    inventory["hosts"] = {name: spec for name, spec in inventory["hosts"].items() if name in used}
+    inventory["groups"] = groups
+    return config
+
+
+class Cloud:
+    """The openstack CLI with the stack's clouds.yaml (cloud `kolla-admin`), in its own directory."""
+
+    def __init__(self, stack: auto.Stack, directory: Path) -> None:
+        verbs.post_deploy(stack, directory)
+        self.directory = directory
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "OS_CLOUD": "kolla-admin"}
+        env = {k: v for k, v in env.items() if not k.startswith("OS_") or k == "OS_CLOUD"}
+        cli = Path(sys.executable).with_name("openstack")
+        result = subprocess.run(
+            [str(cli), *args], cwd=self.directory, env=env, capture_output=True, text=True, check=False, timeout=600
+        )
+        if check:
+            assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-3000:])
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-f", "json").stdout)
+
+    def wait_for(self, what: str, probe: Any, timeout: float = 180) -> Any:
+        """`probe()` until it returns something true; its last answer in the failure message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = probe()
+            if answer:
+                return answer
+            assert time.monotonic() < deadline, f"{what}: not after {timeout:.0f} s; last answer {answer!r}"
+            time.sleep(3)
+
+    def agents_alive(self, hosts: set[str]) -> list[dict[str, Any]]:
+        """The network agents once every expected one runs on `hosts` and is alive."""
+
+        def probe() -> list[dict[str, Any]]:
+            agents = self.json("network", "agent", "list")
+            kinds = {(a["Agent Type"], a["Host"]) for a in agents if a["Alive"] and a["State"]}
+            return agents if all(any((k, h) in kinds for h in hosts) for k in AGENTS) else []
+
+        return self.wait_for("network agents alive", probe)
+
+    def compute_services_up(self, hosts: set[str]) -> list[dict[str, Any]]:
+        def probe() -> list[dict[str, Any]]:
+            services = self.json("compute", "service", "list", "--service", "nova-compute")
+            up = {s["Host"] for s in services if s["State"] == "up" and s["Status"] == "enabled"}
+            return services if hosts <= up else []
+
+        return self.wait_for("nova-compute up", probe)
+
+    def prepare_tenant_network(self, image_file: Path) -> dict[str, Any]:
+        """init-runonce's useful part: a flavor, an image, a network with a subnet, a router on it."""
+        image_file.write_bytes(b"\0" * 1048576)  # boots nowhere, but qemu runs it: the server is ACTIVE
+        made = {
+            "flavor": self.json("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "kp.tiny"),
+            "image": self.json(
+                "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", str(image_file), "kp"
+            ),
+            "network": self.json("network", "create", "kp-net"),
+        }
+        made["subnet"] = self.json("subnet", "create", "--network", "kp-net", "--subnet-range", "10.0.0.0/24", "kp-sub")
+        made["router"] = self.json("router", "create", "kp-router")
+        self.run("router", "add", "subnet", "kp-router", "kp-sub")
+        return made
+
+    def boot(self, name: str, timeout: float = 300) -> dict[str, Any]:
+        """A server on kp-net; its final show, ACTIVE or ERROR (with its fault)."""
+        self.run("server", "create", "--flavor", "kp.tiny", "--image", "kp", "--network", "kp-net", name)
+
+        def probe() -> dict[str, Any]:
+            server = self.json("server", "show", name)
+            return server if server["status"] in ("ACTIVE", "ERROR") else {}
+
+        return self.wait_for(f"server {name} built", probe, timeout)
+
+
+def container_starts(host: Any) -> dict[str, str]:
+    """name -> "id started-at" of every container on the host, from its own engine."""
+    out = host.ssh("docker ps -aq | xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}'").stdout
+    return {name.lstrip("/"): f"{cid} {started}" for name, cid, started in (line.split() for line in out.splitlines())}

@@ -1,0 +1,113 @@
+"""End to end: a real OpenStack all-in-one on h1 of the test bed. Keystone, glance, placement, nova and
+neutron (openvswitch agent) from the test-bed images (Debian trixie's packages), deployed through the
+Automation API, then used as an operator would: `post-deploy`'s clouds.yaml and the real
+python-openstackclient on this machine. A server boots under QEMU and reaches ACTIVE.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.bed import clean_bed
+from tests.e2e.cloud import AGENTS, Cloud, compute_config
+from tests.e2e.test_lifecycle import containers
+
+pytestmark = pytest.mark.e2e
+
+STACK = "e2e-all-in-one"
+GROUPS = {group: ["h1"] for group in ("control", "network", "compute", "storage", "monitoring")}
+EXPECTED = {
+    *("keystone", "glance_api", "placement_api", "nova_api", "nova_scheduler", "nova_conductor", "nova_compute"),
+    *("nova_libvirt", "nova_ssh", "nova_novncproxy", "nova_metadata", "neutron_server", "neutron_l3_agent"),
+    *("neutron_openvswitch_agent", "neutron_dhcp_agent", "neutron_metadata_agent", "openvswitch_vswitchd"),
+    *("openvswitch_db", "mariadb", "rabbitmq", "memcached", "kolla_toolbox"),
+}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from testbed.deploy import stack_with_config
+
+    with clean_bed(2) as started:
+        state = tmp_path_factory.mktemp("e2e-aio-state")
+        stack = stack_with_config(STACK, state, compute_config(GROUPS))
+        up = stack.up()
+        client = Cloud(stack, tmp_path_factory.mktemp("e2e-aio-client"))
+        yield {"h1": started[0], "h2": started[1], "stack": stack, "up": up, "client": client, "tmp": state}
+
+
+def test_one_up_deploys_the_all_in_one_on_h1(cloud):
+    assert cloud["up"].summary.result == "succeeded"
+    on = containers(cloud["h1"])
+    assert set(on) >= EXPECTED, sorted(EXPECTED - set(on))
+    assert all(state.endswith(":running") for state in on.values()), on
+    assert containers(cloud["h2"]) == {}
+    # The password travels as a secret output, never in plain text in the engine's result.
+    assert cloud["up"].outputs["admin_openrc"].secret
+
+
+def test_a_token_is_issued(cloud):
+    token = cloud["client"].json("token", "issue")
+    assert token["id"] and token["project_id"] and token["user_id"]
+
+
+def test_the_catalogue_lists_every_service_at_h1(cloud):
+    endpoints = cloud["client"].json("endpoint", "list")
+    urls = {(e["Service Type"], e["Interface"]): e["URL"] for e in endpoints}
+    assert urls[("identity", "internal")] == "http://10.77.0.11:5000"
+    assert urls[("image", "internal")] == "http://10.77.0.11:9292"
+    assert urls[("placement", "internal")] == "http://10.77.0.11:8780"
+    assert urls[("compute", "internal")] == "http://10.77.0.11:8774/v2.1"
+    assert urls[("network", "internal")] == "http://10.77.0.11:9696"
+
+
+def test_nova_compute_is_up_and_every_network_agent_alive(cloud):
+    client = cloud["client"]
+    services = client.compute_services_up({"h1"})
+    assert [(s["Host"], s["State"]) for s in services] == [("h1", "up")]
+    agents = client.agents_alive({"h1"})
+    assert {a["Agent Type"] for a in agents} == AGENTS
+    hypervisors = client.json("hypervisor", "list")
+    assert [(h["Hypervisor Hostname"], h["Hypervisor Type"]) for h in hypervisors] == [("h1", "QEMU")]
+
+
+def test_a_server_boots_on_a_tenant_network(cloud):
+    client = cloud["client"]
+    made = client.prepare_tenant_network(cloud["tmp"] / "kp.raw")
+    assert made["image"]["status"] == "active" and made["image"]["size"] == 1048576
+    assert made["subnet"]["cidr"] == "10.0.0.0/24"
+    server = client.boot("kp-vm")
+    assert server["status"] == "ACTIVE", server.get("fault")
+    assert server["OS-EXT-SRV-ATTR:host"] == "h1"
+    assert list(server["addresses"]) == ["kp-net"]
+    # The image's bytes are in the file store on the `glance` named volume.
+    stored = cloud["h1"].ssh(f"docker exec glance_api stat -c %s /var/lib/glance/images/{made['image']['id']}")
+    assert stored.stdout.strip() == "1048576"
+    # QEMU (no KVM on the test-bed hosts) runs it in nova_libvirt.
+    domains = cloud["h1"].ssh("docker exec nova_libvirt virsh -c qemu:///system list --name").stdout.split()
+    assert len(domains) == 1, domains
+    xml = cloud["h1"].ssh(f"docker exec nova_libvirt virsh -c qemu:///system dumpxml {shlex.quote(domains[0])}")
+    assert "<domain type='qemu'" in xml.stdout
+
+
+def test_placement_knows_the_compute_node(cloud):
+    providers = cloud["client"].json("resource", "provider", "list")
+    assert [p["name"] for p in providers] == ["h1"]
+    # The API itself, with a token from keystone: its root document names the microversions.
+    token = cloud["client"].json("token", "issue")["id"]
+    root = cloud["h1"].ssh("curl -sf -H @- http://10.77.0.11:8780/", input=f"X-Auth-Token: {token}\n")
+    versions = json.loads(root.stdout)["versions"]
+    assert versions[0]["id"] == "v1.0" and versions[0]["status"] == "CURRENT", versions
+
+
+def test_the_services_log_under_kolla_logs(cloud):
+    """Kolla's log layout: each service writes /var/log/kolla/<service>/ in the kolla_logs volume."""
+    h1 = cloud["h1"]
+    for path in ("glance/glance-api.log", "placement/placement-api.log", "nova/nova-compute.log"):
+        out = h1.ssh(f"docker exec fluentd test -s /var/log/kolla/{shlex.quote(path)} && echo ok", check=False)
+        assert out.stdout.strip() == "ok", (path, out.stderr)
