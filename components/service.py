@@ -56,6 +56,9 @@ def parse_volume(spec: str) -> tuple[str, str, list[str]]:
     return parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else []
 
 
+JOB_TIMEOUTS = pulumi.CustomTimeouts(create="20m", update="20m", delete="10m")
+
+
 def _steps(jobs: Sequence[JobSpec]) -> list[list[JobSpec]]:
     """Consecutive instances of the same job form one step."""
     steps: list[list[JobSpec]] = []
@@ -186,7 +189,9 @@ class KollaService(pulumi.ComponentResource):
                 # Secret only when it carries something: a secret input makes the provider hide the job's
                 # output, and a job's output is what says why it failed.
                 stdin=pulumi.Output.secret(job.stdin) if job.stdin else None,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
+                # A job that hangs (e.g. a `docker exec` into a container restarting under it) fails the
+                # run instead of holding it forever; the next run starts the job again.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=waits, custom_timeouts=JOB_TIMEOUTS),
             )
             self.jobs[(job.host, job.name)] = resource
             if job.per_host:

@@ -320,6 +320,19 @@ ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f -v $ids >/dev/null
 vols=$(docker volume ls -q); [ -z "$vols" ] || docker volume rm -f $vols >/dev/null
 rm -rf /etc/kolla
 mkdir -p /etc/kolla
+# What a deployment leaves outside its containers and volumes: guests (libvirt moves qemu out of
+# nova_libvirt's cgroup, and it shares the host's PIDs), libvirt's and OVS's runtime state in the
+# host's /run, neutron's network namespaces, its hybrid-plug links and OVS's userspace-datapath taps.
+# A new libvirtd would find the old guests' state and try to reconnect to them.
+self_ns=$(readlink /proc/self/ns/mnt)
+for pid in $(pgrep '^qemu-system' || true); do
+    [ "$(readlink /proc/$pid/ns/mnt 2>/dev/null)" = "$self_ns" ] && kill -9 "$pid" 2>/dev/null || true
+done
+for ns in $(ip netns list | cut -d' ' -f1); do ip netns delete "$ns"; done
+for link in $(ip -o link show | cut -d: -f2 | cut -d@ -f1 | grep -E '^ *(qbr|qvb|qvo|tap|br-|ovs-)' || true); do
+    ip link delete "$link" 2>/dev/null || true
+done
+rm -rf /run/libvirt /run/openvswitch /run/nova /run/libvirtd.pid /run/virtlogd.pid
 """
 
 

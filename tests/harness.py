@@ -36,6 +36,7 @@ class Declared:
     delete_before_replace: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
+    custom_timeouts: pulumi.CustomTimeouts | None = None
     pending: dict[str, pulumi.Output] = field(default_factory=dict, repr=False)
 
 
@@ -98,6 +99,7 @@ def run_program(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ("pass
         declared.delete_before_replace = bool(opts.delete_before_replace)
         declared.replace_on_changes = list(opts.replace_on_changes or [])
         declared.retain_on_delete = bool(opts.retain_on_delete)
+        declared.custom_timeouts = opts.custom_timeouts
         for key, value in (args.props or {}).items():
             if isinstance(value, pulumi.Output):
                 declared.pending[key] = value

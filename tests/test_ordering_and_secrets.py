@@ -66,6 +66,17 @@ def test_config_delivery_and_jobs_carry_secrets_only_as_secrets(aio):
         assert "connection" in resource.secret_inputs, f"{resource.name}: the private key must be secret"
 
 
+def test_every_job_has_a_time_limit(aio):
+    """A hung job fails the run (which a re-run recovers) rather than holding it forever."""
+    commands = [r for r in aio.resources.values() if r.type == "command:remote:Command"]
+    in_services = [r for r in commands if aio.resources[r.parent].type == "kolla:openstack:Service"]
+    jobs = [r for r in in_services if not r.name.endswith("-config")]
+    assert len(jobs) >= 9
+    for job in jobs:
+        assert job.custom_timeouts is not None, job.name
+        assert (job.custom_timeouts.create, job.custom_timeouts.update) == ("20m", "20m"), job.name
+
+
 def test_no_container_has_a_secret_in_its_environment(aio):
     """`docker inspect` shows a container's environment to whoever reaches the engine."""
     secret_envs = {c.name for c in aio.containers().values() if "envs" in c.secret_inputs}
