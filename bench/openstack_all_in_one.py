@@ -27,18 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi import automation as auto
 
+from bench.figures import print_table, timed
 from testbed import hosts, images
 from testbed.deploy import stack_with_config
 from tests.e2e.cloud import Cloud, compute_config
 
 STACK = "bench-all-in-one"
 GROUPS = {group: ["h1"] for group in ("control", "network", "compute", "storage", "monitoring")}
-
-
-def timed(step: Callable[[], object]) -> float:
-    started = time.monotonic()
-    step()
-    return time.monotonic() - started
 
 
 def _failing(step: Callable[[], object]) -> float:
@@ -80,9 +75,7 @@ def main() -> int:
         rows.append(("server create to ACTIVE (QEMU)", f"{time.monotonic() - started:.1f} s"))
         rows.append(("destroy", f"{timed(qemu.destroy):.1f} s"))
 
-    width = max(len(name) for name, _ in rows)
-    for name, figure in rows:
-        print(f"{name:<{width}}  {figure}")
+    print_table(rows)
     return 0
 
 

@@ -15,21 +15,14 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import print_table, timed
 from testbed import engine, hosts, images
 from testbed.deploy import stack_with_config
 from tests.e2e.test_lifecycle import STACK, stack_config
-
-
-def timed(step: Callable[[], object]) -> float:
-    started = time.monotonic()
-    step()
-    return time.monotonic() - started
 
 
 def main() -> int:
@@ -68,9 +61,7 @@ def main() -> int:
         rows.append(("one-service reconfigure, up (median)", f"{statistics.median(reconfigures):.1f} s"))
         stack.destroy()
 
-    width = max(len(name) for name, _ in rows)
-    for name, figure in rows:
-        print(f"{name:<{width}}  {figure}")
+    print_table(rows)
     return 0
 
 

@@ -1,7 +1,8 @@
-"""End to end: a real OpenStack all-in-one on h1 of the test bed. Keystone, glance, placement, nova and
-neutron (openvswitch agent) from the test-bed images (Debian trixie's packages), deployed through the
-Automation API, then used as an operator would: `post-deploy`'s clouds.yaml and the real
-python-openstackclient on this machine. A server boots under QEMU and reaches ACTIVE.
+"""End to end: a real OpenStack all-in-one on h1 of the test bed. Keystone, glance, placement, nova,
+neutron (openvswitch agent) and heat from the test-bed images (Debian trixie's packages), deployed
+through the Automation API, then used as an operator would: `post-deploy`'s clouds.yaml and the real
+python-openstackclient on this machine. A server boots under QEMU and reaches ACTIVE; a heat stack
+completes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ EXPECTED = {
     *("nova_libvirt", "nova_ssh", "nova_novncproxy", "nova_metadata", "neutron_server", "neutron_l3_agent"),
     *("neutron_openvswitch_agent", "neutron_dhcp_agent", "neutron_metadata_agent", "openvswitch_vswitchd"),
     *("openvswitch_db", "mariadb", "rabbitmq", "memcached", "kolla_toolbox"),
+    *("heat_api", "heat_api_cfn", "heat_engine"),
 }
+HEAT_TEMPLATE = """heat_template_version: 2021-04-16
+resources:
+  word:
+    type: OS::Heat::RandomString
+    properties: {length: 12}
+outputs:
+  word: {value: {get_attr: [word, value]}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +45,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     with clean_bed(2) as started:
         state = tmp_path_factory.mktemp("e2e-aio-state")
-        stack = stack_with_config(STACK, state, compute_config(GROUPS))
+        stack = stack_with_config(STACK, state, compute_config(GROUPS, enable_heat=True))
         up = stack.up()
         client = Cloud(stack, tmp_path_factory.mktemp("e2e-aio-client"))
         yield {"h1": started[0], "h2": started[1], "stack": stack, "up": up, "client": client, "tmp": state}
@@ -64,6 +74,8 @@ def test_the_catalogue_lists_every_service_at_h1(cloud):
     assert urls[("placement", "internal")] == "http://10.77.0.11:8780"
     assert urls[("compute", "internal")] == "http://10.77.0.11:8774/v2.1"
     assert urls[("network", "internal")] == "http://10.77.0.11:9696"
+    assert urls[("orchestration", "internal")] == "http://10.77.0.11:8004/v1/%(tenant_id)s"
+    assert urls[("cloudformation", "internal")] == "http://10.77.0.11:8000/v1"
 
 
 def test_nova_compute_is_up_and_every_network_agent_alive(cloud):
@@ -93,6 +105,19 @@ def test_a_server_boots_on_a_tenant_network(cloud):
     assert len(domains) == 1, domains
     xml = cloud["h1"].ssh(f"docker exec nova_libvirt virsh -c qemu:///system dumpxml {shlex.quote(domains[0])}")
     assert "<domain type='qemu'" in xml.stdout
+
+
+def test_a_heat_stack_completes(cloud):
+    client = cloud["client"]
+    engines = client.json("orchestration", "service", "list")
+    assert [(e["Host"], e["Status"]) for e in engines] == [("h1", "up")]
+    template = cloud["tmp"] / "kp-stack.yaml"
+    template.write_text(HEAT_TEMPLATE)
+    client.run("stack", "create", "--wait", "-t", str(template), "kp-stack")
+    stack = client.json("stack", "show", "kp-stack")
+    assert stack["stack_status"] == "CREATE_COMPLETE", stack.get("stack_status_reason")
+    (output,) = stack["outputs"]
+    assert output["output_key"] == "word" and len(output["output_value"]) == 12
 
 
 def test_placement_knows_the_compute_node(cloud):
