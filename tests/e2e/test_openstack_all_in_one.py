@@ -1,14 +1,18 @@
 """End to end: a real OpenStack all-in-one on h1 of the test bed. Keystone, glance, placement, nova,
-neutron (openvswitch agent) and heat from the test-bed images (Debian trixie's packages), deployed
-through the Automation API, then used as an operator would: `post-deploy`'s clouds.yaml and the real
-python-openstackclient on this machine. A server boots under QEMU and reaches ACTIVE; a heat stack
-completes.
+neutron (openvswitch agent), heat and horizon from the test-bed images (Debian trixie's packages),
+deployed through the Automation API, then used as an operator would: `post-deploy`'s clouds.yaml and
+the real python-openstackclient on this machine. A server boots under QEMU and reaches ACTIVE; a heat
+stack completes; the admin logs in to the dashboard.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import shlex
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +31,7 @@ EXPECTED = {
     *("nova_libvirt", "nova_ssh", "nova_novncproxy", "nova_metadata", "neutron_server", "neutron_l3_agent"),
     *("neutron_openvswitch_agent", "neutron_dhcp_agent", "neutron_metadata_agent", "openvswitch_vswitchd"),
     *("openvswitch_db", "mariadb", "rabbitmq", "memcached", "kolla_toolbox"),
-    *("heat_api", "heat_api_cfn", "heat_engine"),
+    *("heat_api", "heat_api_cfn", "heat_engine", "horizon"),
 }
 HEAT_TEMPLATE = """heat_template_version: 2021-04-16
 resources:
@@ -45,7 +49,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     with clean_bed(2) as started:
         state = tmp_path_factory.mktemp("e2e-aio-state")
-        stack = stack_with_config(STACK, state, compute_config(GROUPS, enable_heat=True))
+        stack = stack_with_config(STACK, state, compute_config(GROUPS, enable_heat=True, enable_horizon=True))
         up = stack.up()
         client = Cloud(stack, tmp_path_factory.mktemp("e2e-aio-client"))
         yield {"h1": started[0], "h2": started[1], "stack": stack, "up": up, "client": client, "tmp": state}
@@ -118,6 +122,33 @@ def test_a_heat_stack_completes(cloud):
     assert stack["stack_status"] == "CREATE_COMPLETE", stack.get("stack_status_reason")
     (output,) = stack["outputs"]
     assert output["output_key"] == "word" and len(output["output_value"]) == 12
+
+
+def test_the_admin_logs_in_to_the_dashboard(cloud):
+    """Horizon's login form, posted as a browser would: keystone accepts the stack's admin password and
+    the dashboard shows the admin's project."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login_url = "http://10.77.0.11/auth/login/"
+    page = browser.open(login_url, timeout=120).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, page[:2000]
+    password = re.search(r"OS_PASSWORD='([^']+)'", cloud["up"].outputs["admin_openrc"].value)
+    assert password
+    form = {
+        "csrfmiddlewaretoken": token.group(1),
+        "region": "default",
+        "domain": "Default",
+        "username": "admin",
+        "password": password.group(1),
+    }
+    request = urllib.request.Request(
+        login_url, data=urllib.parse.urlencode(form).encode(), headers={"Referer": login_url}
+    )
+    landed = browser.open(request, timeout=120)
+    body = landed.read().decode()
+    assert landed.url.rstrip("/").endswith(("/project", "/identity", "/admin")), landed.url
+    assert "Log Out" in body or "Sign Out" in body, body[:2000]
 
 
 def test_placement_knows_the_compute_node(cloud):

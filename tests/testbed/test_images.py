@@ -107,6 +107,15 @@ EXPECTED_FILES = {
     ],
     "heat-api-cfn": ["/usr/sbin/apache2", "/var/lib/kolla/venv/bin/heat-wsgi-api-cfn"],
     "heat-engine": ["/var/lib/kolla/venv/bin/heat-engine", "/var/lib/kolla/venv/bin/heat-manage"],
+    "horizon": [
+        "/usr/sbin/apache2",
+        "/usr/lib/apache2/modules/mod_wsgi.so",
+        "/var/lib/kolla/venv/bin/manage.py",
+        "/var/lib/kolla/venv/lib/python3/site-packages/openstack_dashboard/wsgi.py",
+        "/var/lib/kolla/venv/lib/python3/site-packages/openstack_dashboard/local/local_settings.py",
+        "/var/lib/kolla/venv/lib/python3/site-packages/heat_dashboard/enabled",
+        "/etc/openstack-dashboard/local_settings.d",
+    ],
 }
 BASE_FILES = ["/usr/local/bin/kolla_start", "/usr/local/bin/kolla_set_configs", "/usr/bin/dumb-init", "/usr/bin/sudo"]
 
