@@ -100,6 +100,15 @@ def test_the_up_replaces_nova_compute_and_no_other_container(scenario):
     assert set(after["h2"]) >= set(before["h2"]) and set(after["h1"]) >= set(before["h1"])
 
 
+def test_a_token_is_issued_and_the_catalogue_points_at_the_control_host(scenario):
+    client = scenario["client"]
+    assert client.json("token", "issue")["id"]
+    endpoints = client.json("endpoint", "list")
+    internal = {e["Service Type"]: e["URL"] for e in endpoints if e["Interface"] == "internal"}
+    assert set(internal) == {"identity", "image", "placement", "compute", "network"}, internal
+    assert all(url.startswith("http://10.77.0.11:") for url in internal.values()), internal
+
+
 def test_compute_on_h2_and_the_agents_on_both_hosts_work(scenario):
     client = scenario["client"]
     services = client.compute_services_up({"h2"})
