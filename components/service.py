@@ -70,6 +70,34 @@ def _steps(jobs: Sequence[JobSpec]) -> list[list[JobSpec]]:
     return steps
 
 
+# What an after-container job waits for: ("containers", host) or ("job", host, name).
+Wait = tuple[str, ...]
+
+
+def after_container_order(jobs: Sequence[JobSpec], container_hosts: Sequence[str]) -> list[tuple[JobSpec, list[Wait]]]:
+    """The jobs that run once the containers do, in order, each with what it waits for. Consecutive
+    instances of a job form a step. A per-host job waits for the previous per-host job on its host, or
+    else for the last run-once job (which followed everything), or else for its host's containers:
+    hosts proceed in parallel. A run-once job waits for the last job on every host and for the
+    containers of hosts no job has run on since (a per-host step may cover some hosts only)."""
+    frontier: dict[str, Wait] = {}  # per host, its last job since the last run-once job
+    last_once: list[Wait] = []
+    order: list[tuple[JobSpec, list[Wait]]] = []
+    for step in _steps(jobs):
+        for job in step:
+            if job.per_host:
+                fallback = last_once or [("containers", job.host)]
+                order.append((job, [frontier[job.host]] if job.host in frontier else fallback))
+            else:
+                uncovered = [] if last_once else [("containers", h) for h in container_hosts if h not in frontier]
+                order.append((job, [*frontier.values(), *last_once, *uncovered]))
+        if step[0].per_host:
+            frontier.update({job.host: ("job", job.host, job.name) for job in step})
+        else:
+            frontier, last_once = {}, [("job", job.host, job.name) for job in step]
+    return order
+
+
 def mount_sources(volumes: Sequence[str]) -> tuple[str, ...]:
     """Host paths the container bind-mounts with a propagation mode (declared as mounts, see below)."""
     sources = []
@@ -222,30 +250,15 @@ class KollaService(pulumi.ComponentResource):
             self.containers[(rendered.host, rendered.key)] = container
             self._on_host.setdefault(rendered.host, []).append(container)
 
-        # Jobs after the containers, step by step (a step: one job's instances, one per host for a
-        # per-host job). A per-host step on a host follows the previous step on that host, or else that
-        # host's containers and the last run-once step: hosts proceed in parallel and nothing on one host
-        # waits for all the others. A run-once step follows the previous step and the containers of the
-        # hosts that step did not cover (a per-host step may cover some hosts only: compute, network).
-        previous: dict[str, pulumi.Resource] = {}
-        last_once: list[pulumi.Resource] = []
-        previous_per_host = False
-        for step in _steps([j for j in plan.jobs if j.after_containers]):
-            made: dict[str, pulumi.Resource] = {}
-            per_host = step[0].per_host
-            for job in step:
-                if per_host:
-                    own = [*last_once, *self._containers_on(job.host)]
-                    after = [previous[job.host]] if job.host in previous else own
-                elif previous and not previous_per_host:
-                    after = list(previous.values())  # a run-once step followed everything before it
-                else:
-                    uncovered = [c for (h, _), c in self.containers.items() if h not in previous]
-                    after = [*previous.values(), *uncovered]
-                made[job.host] = job_resource(job, after)
-            if not per_host:
-                last_once = list(made.values())
-            previous, previous_per_host = made, per_host
+        # Jobs after the containers, in the order after_container_order gives.
+        hosts_with_containers = list(dict.fromkeys(h for h, _ in self.containers))
+        for job, waits in after_container_order([j for j in plan.jobs if j.after_containers], hosts_with_containers):
+            after = [
+                resource
+                for wait in waits
+                for resource in (self._containers_on(wait[1]) if wait[0] == "containers" else [self.jobs[wait[1:]]])
+            ]
+            job_resource(job, after)
         self.register_outputs({})
 
     def _containers_on(self, host: str) -> list[pulumi.Resource]:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from components.service import JobSpec, after_container_order
 from tests.conftest import make_config
 from tests.harness import Run, run_program
 
@@ -25,6 +26,42 @@ def test_bootstrap_jobs_run_before_the_containers_that_need_them(aio):
     for name in ("h1-keystone", "h1-keystone_fernet", "h1-keystone_ssh"):
         for job in ("h1-keystone_database", "h1-bootstrap_keystone", "h1-bootstrap_keystone_fernet"):
             assert job in r[name].depends_on, (name, job)
+
+
+def _per_host(name: str, *hosts: str) -> list[JobSpec]:
+    return [JobSpec(name, host, "", "", after_containers=True, per_host=True) for host in hosts]
+
+
+def _once(name: str, host: str) -> list[JobSpec]:
+    return [JobSpec(name, host, "", "", after_containers=True)]
+
+
+def _waits(jobs: list[JobSpec], hosts: tuple[str, ...] = ("h1", "h2", "h3")) -> dict[str, list[tuple[str, ...]]]:
+    return {f"{job.host}/{job.name}": waits for job, waits in after_container_order(jobs, hosts)}
+
+
+def test_per_host_jobs_follow_their_own_host_only():
+    waits = _waits([*_per_host("a", "h1", "h2", "h3"), *_per_host("b", "h2", "h3"), *_per_host("c", "h1", "h3")])
+    assert waits["h1/a"] == [("containers", "h1")]
+    assert waits["h2/b"] == [("job", "h2", "a")]
+    # h1 had no b: its c follows its own a, not another host's b.
+    assert waits["h1/c"] == [("job", "h1", "a")] and waits["h3/c"] == [("job", "h3", "b")]
+
+
+def test_a_run_once_job_follows_every_hosts_last_job_and_the_hosts_no_job_ran_on():
+    # A per-host step on some hosts only (compute, network) must not hide the other hosts' containers,
+    # nor the earlier steps on hosts the latest step skipped.
+    waits = _waits([*_per_host("a", "h1", "h2"), *_per_host("b", "h2"), *_once("c", "h1")])
+    assert sorted(waits["h1/c"]) == [("containers", "h3"), ("job", "h1", "a"), ("job", "h2", "b")]
+
+
+def test_after_a_run_once_job_per_host_jobs_follow_it_and_the_next_run_once_follows_them():
+    waits = _waits([*_once("a", "h1"), *_per_host("b", "h2", "h3"), *_once("c", "h1"), *_once("d", "h1")])
+    assert waits["h1/a"] == [("containers", "h1"), ("containers", "h2"), ("containers", "h3")]
+    assert waits["h2/b"] == [("job", "h1", "a")]
+    # Hosts b skipped are covered by a, which followed every container.
+    assert sorted(waits["h1/c"]) == [("job", "h1", "a"), ("job", "h2", "b"), ("job", "h3", "b")]
+    assert waits["h1/d"] == [("job", "h1", "c")]
 
 
 def test_keystone_jobs_are_in_kollas_order(aio):

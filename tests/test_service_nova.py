@@ -9,7 +9,6 @@ import itertools
 import json
 import shlex
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -305,10 +304,18 @@ def test_the_virt_type_is_checked_on_each_compute_host_in_its_libvirt(plan):
     assert 'virt_type="kvm"' in check.script
 
 
-def _run_check(tmp_path, plan, virsh_answer: str, virsh_rc: int) -> subprocess.CompletedProcess[str]:
-    """The rendered check script (the part after `bash -c`) under bash, with a stand-in virsh."""
+def _run_check(
+    tmp_path, plan, virsh_answer: str, virsh_rc: int, kvm_device: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The rendered check script (the part after `bash -c`) under bash, with a stand-in virsh and a
+    stand-in /dev/kvm (present or not), whatever the machine running the tests has."""
     script = _job(plan, "h3", "nova_libvirt_virt_type").script
     body = shlex.split(script.split("docker exec -i nova_libvirt ", 1)[1])[-1]
+    assert body.count("/dev/kvm") == 2  # the test and the message: both follow the stand-in
+    device = tmp_path / "kvm"
+    if kvm_device:
+        device.touch()
+    body = body.replace("/dev/kvm", str(device))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     virsh = bin_dir / "virsh"
@@ -326,9 +333,16 @@ def test_kvm_without_hardware_support_fails_the_deployment_saying_why(tmp_path, 
     message = " ".join(result.stderr.split())
     assert "nova_compute_virt_type is kvm, but libvirt on h3 cannot run kvm guests" in message
     assert "the accel 'kvm' is not supported" in message
-    # The test machine may or may not have /dev/kvm; the fix is named when it has not.
-    if not Path("/dev/kvm").exists():
-        assert "set nova_compute_virt_type: qemu" in message
+    assert "set nova_compute_virt_type: qemu" in message
+
+
+def test_with_dev_kvm_present_the_check_still_fails_but_does_not_blame_it(tmp_path, plan):
+    answer = "error: internal error: Failed to probe QEMU binary"
+    result = _run_check(tmp_path, plan, answer, 1, kvm_device=True)
+    assert result.returncode == 1
+    assert "Failed to probe QEMU binary" in result.stderr
+    assert "no " + str(tmp_path / "kvm") not in result.stderr
+    assert "set nova_compute_virt_type: qemu" not in " ".join(result.stderr.split())
 
 
 def test_a_host_that_runs_the_virt_type_passes_the_check(tmp_path, plan):

@@ -162,3 +162,15 @@ def test_no_job_or_container_carries_a_password_in_plain_text(run):
             continue
         text = json.dumps({k: v for k, v in resource.inputs.items() if k not in resource.secret_inputs}, default=str)
         assert not any(s in text for s in secrets), resource.name
+
+
+def test_the_userspace_datapath_reaches_the_agent_and_the_external_bridge_alike():
+    """`ovs_datapath: netdev` (hosts without the openvswitch module): the agent builds br-int on it, and
+    the external bridge must be on the same datapath, which the agent does not change afterwards."""
+    config = multinode(ovs_datapath="netdev")
+    plan = plan_of(config)
+    for host in (NETWORK, *COMPUTES):
+        agent = rendered_files(plan, host, "neutron-openvswitch-agent")["openvswitch_agent.ini"]
+        assert "datapath_type = netdev\n" in agent, host
+    bridge = run_program(config).resources[f"{NETWORK}-openvswitch_external_bridge"].inputs["create"]
+    assert "-- set Bridge br-ex datapath_type=netdev" in bridge

@@ -320,8 +320,7 @@ SERVICE = Service(
         ExecJob(
             name="nova_libvirt_virt_type",
             container_key="nova-libvirt",
-            all_hosts=True,
-            when=lambda c: c["nova_compute_virt_type"] in ("kvm", "qemu"),
+            all_hosts=True,  # wherever nova_libvirt runs: only for kvm and qemu, as Kolla places it
             script=VIRT_TYPE_CHECK_SCRIPT,
         ),
         ExecJob(
