@@ -73,6 +73,8 @@ class Layer:
     # Commands (shell globs) linked into /var/lib/kolla/venv/bin: Kolla's sudoers, rootwrap.conf and
     # config.json commands name that venv; Debian installs the same entry points under /usr/bin.
     venv: tuple[str, ...] = ()
+    # What Kolla's openstack-base gives an OpenStack image to serve its API (see _WEB_SETUP).
+    web: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def load_catalogue(path: Path = CATALOGUE) -> tuple[dict[str, Layer], dict[str, 
             tuple(tuple(entry) for entry in spec.get("files", ())),  # type: ignore[misc]
             spec.get("script", ""),
             tuple(spec.get("venv", ())),
+            bool(spec.get("web", False)),
         )
         for name, spec in data["layers"].items()
     }
@@ -270,14 +273,29 @@ def _venv_links(commands: tuple[str, ...]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+WEB_PACKAGES = ("apache2", "libapache2-mod-wsgi-py3")
+# Kolla's openstack-base empties ports.conf (each service's vhost file has its Listen lines); Debian's
+# default site goes too. Kolla's pip uwsgi has the http router built in, Debian's loads it as a plugin,
+# and Kolla's uwsgi.ini files name only `plugins = python3`: a venv uwsgi adds it.
+_WEB_SETUP = """echo > /etc/apache2/ports.conf
+a2dissite 000-default || true
+if [ -x /usr/bin/uwsgi ]; then
+    mkdir -p /var/lib/kolla/venv/bin
+    printf '#!/bin/sh\\nexec /usr/bin/uwsgi --plugin http "$@"\\n' > /var/lib/kolla/venv/bin/uwsgi
+    chmod 755 /var/lib/kolla/venv/bin/uwsgi
+fi
+"""
+
+
 def _layer_script(layer: Layer) -> str:
     if layer.parent is None:
         return _base_script()
     steps = (
         _configure_users(layer.users),
-        _apt_install(layer.packages),
+        _apt_install(layer.packages + (WEB_PACKAGES if layer.web else ())),
         _install_files(layer.files),
         _venv_links(layer.venv),
+        _WEB_SETUP if layer.web else "",
     )
     return "".join(steps) + layer.script
 
