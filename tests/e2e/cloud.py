@@ -13,40 +13,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi import automation as auto
 
 from components.operate import verbs
+from testbed.deploy import PROJECT
+from testbed.versions import ROOT
 from tests.e2e.test_lifecycle import stack_config
 
-# What the test-bed hosts need of a compute deployment, as a user with such hosts would set it:
-# - no /dev/kvm: QEMU guests;
-# - no openvswitch kernel module here: Open vSwitch's userspace datapath;
-# - no CAP_SYS_RESOURCE here: libvirt may lower a qemu process's limits but not raise them above the
-#   hosts' hard limits (nproc 96369, nofile 20000 on this machine), which Kolla's defaults exceed.
-TESTBED_COMPUTE_GLOBALS: dict[str, Any] = {
-    "nova_compute_virt_type": "qemu",
-    "ovs_datapath": "netdev",
-    "qemu_max_processes": 32768,
-    "qemu_max_files": 16384,
-}
-COMPUTE_SERVICES: dict[str, Any] = {
-    "enable_glance": True,
-    "enable_placement": True,
-    "enable_nova": True,
-    "enable_neutron": True,
-}
 AGENTS = {"Open vSwitch agent", "DHCP agent", "L3 agent", "Metadata agent"}
 
 
 def compute_config(groups: dict[str, list[str]], **globals_overrides: Any) -> dict[str, Any]:
-    """test_lifecycle's stack config with keystone, glance, placement, nova and neutron, the hosts'
-    settings and `groups` as the inventory (only the hosts they name)."""
-    config = stack_config(**{**COMPUTE_SERVICES, **TESTBED_COMPUTE_GLOBALS, **globals_overrides})
-    inventory = config["kolla-pulumi:inventory"]
+    """The dev stack's config (Pulumi.dev.yaml: the README's all-in-one with keystone, glance, placement,
+    nova and neutron, and the settings the test-bed hosts need) over `groups`, with the hosts they
+    name, and `globals_overrides`."""
+    dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     used = {host for members in groups.values() for host in members}
-    inventory["hosts"] = {name: spec for name, spec in inventory["hosts"].items() if name in used}
-    inventory["groups"] = groups
-    return config
+    hosts = stack_config()[f"{PROJECT}:inventory"]["hosts"]
+    return {
+        f"{PROJECT}:globals": {**dev[f"{PROJECT}:globals"], **globals_overrides},
+        f"{PROJECT}:inventory": {"hosts": {n: h for n, h in hosts.items() if n in used}, "groups": groups},
+    }
 
 
 class Cloud:

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-PROJECT = "kolla-pulumi"
+from testbed.deploy import PROJECT
+
 PASSWORDS_KEY = f"{PROJECT}:passwords"
 
 # Shorter values match by chance (and kolla's own defaults such as "kolla" or "admin" are not secrets of
