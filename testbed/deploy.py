@@ -2,7 +2,7 @@
 
     python -m testbed.deploy [--stack dev] [--hosts 2] [--preview-only] [--destroy]
 
-Steps: build or reuse the engine, start the hosts and the registry, build or reuse the images, then
+Steps: build or reuse the engine and the real plugins, start the hosts and the registry, build or reuse the images, then
 run the program (`__main__.py`, inline, exactly as `pulumi up` would) with the stack's config from
 `Pulumi.<stack>.yaml`, passwords generated once as secrets (components.genpwd). State lives under
 ~/.cache/kolla-pulumi/state/<stack> (a file backend), never in the checkout.
@@ -22,7 +22,7 @@ import yaml
 from pulumi import automation as auto
 
 from components.genpwd import fill_missing_passwords, needed_keys
-from testbed import engine, env
+from testbed import engine, env, plugins
 from testbed.versions import ROOT
 
 PROJECT = "kolla-pulumi"
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     _timed("engine", lambda: engine.ensure_engine(log=lambda m: print(f"    {m}")))
+    _timed("plugins", lambda: plugins.ensure_plugins(log=lambda m: print(f"    {m}")))
     from testbed import hosts, images
 
     state_dir = STATE / args.stack

@@ -69,7 +69,7 @@ def _go(args: list[str], cwd: Path, log: Log) -> str:
     return done.stdout
 
 
-def _make_writable(tree: Path) -> None:
+def make_writable(tree: Path) -> None:
     # The module cache is read-only; go mod edit and go build must write go.mod/go.sum.
     for path in [tree, *tree.rglob("*")]:
         if not path.is_symlink():
@@ -83,7 +83,7 @@ def build(target: Path, version: str = PULUMI_ENGINE_VERSION, log: Log = print) 
         info = json.loads(_go(["mod", "download", "-json", f"{PKG_MODULE}@v{version}"], Path(tmp), log))
         src = Path(tmp) / "src"
         shutil.copytree(info["Dir"], src, symlinks=True)
-        _make_writable(src)
+        make_writable(src)
         _go(["mod", "edit", f"-dropreplace={SDK_MODULE}", f"-require={SDK_MODULE}@v{version}"], src, log)
         built = Path(tmp) / "pulumi"
         ldflags = f"-X {SDK_MODULE}/go/common/version.Version=v{version}"

@@ -1,7 +1,8 @@
 """Every version the test bed depends on, pinned in one place.
 
-The SDK versions come from pyproject.toml (the program's own pins); the engine and the plugin versions
-the stand-ins report are pinned here. The SDK must never be newer than the engine.
+The SDK versions come from pyproject.toml (the program's own pins); the plugins are built at exactly the
+versions those SDKs ask the engine for (what a user's engine would download). The engine and the
+plugins' source archives are pinned here. The SDK must never be newer than the engine.
 """
 
 from __future__ import annotations
@@ -26,9 +27,22 @@ def _pinned(package: str) -> str:
 
 
 PULUMI_SDK_VERSION = _pinned("pulumi")
-# The stand-in plugins report the versions of the real plugins the SDKs would install.
+# The provider plugins the SDKs ask the engine for (testbed/plugins.py builds them from source).
 DOCKER_PLUGIN_VERSION = _pinned("pulumi-docker")
 COMMAND_PLUGIN_VERSION = _pinned("pulumi-command")
+# The newest public source of the Go python language host; linked against the engine's modules.
+LANGUAGE_HOST_SOURCE_VERSION = "3.259.0"
+# kreuzwerker's Terraform provider under pulumi-docker 5.2.0 (the only version the proxy serves; its
+# go.mod names it github.com/terraform-providers/terraform-provider-docker, hence the replace).
+DOCKER_UPSTREAM_MODULE = "github.com/kreuzwerker/terraform-provider-docker@v0.0.0-20260916201441-96d331c98ff4"
+# The unchanged upstream source archives (shared/real-plugins/README.md says what each holds).
+PLUGIN_ARCHIVES = {
+    "pulumi-docker-237b7899-provider-patches.tar.xz": (
+        "d92561fdf04ba57654e3609ef189c20b78c36b00d3c126c50c9b0af127ca364e"
+    ),
+    "pulumi-command-v1.2.1-provider.tar.xz": "ef20143bfd999c790f8f62d0e092bc1fcef22e8ce771fd0fd16f17f66a81f6bc",
+    "pulumi-v3.259.0-sdk-python-cmd.tar.xz": "fe391d4f49d5602cf2ad42c53b4cc50cad55c16cd4e2302d1f80e9b84714133a",
+}
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:

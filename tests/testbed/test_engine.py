@@ -90,7 +90,7 @@ def test_the_cache_key_follows_the_go_version(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_the_real_engine_is_cached() -> None:
-    env.require(env.engine_built(), "the Pulumi engine is not built (python -m testbed.engine)")
+    env.require(engine.binary_version(engine.engine_path()) is not None, "the engine (python -m testbed.engine)")
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "testbed.engine", "--print-path"],
@@ -105,50 +105,20 @@ def test_the_real_engine_is_cached() -> None:
     assert engine.binary_version(path) == f"v{PULUMI_ENGINE_VERSION}"
 
 
-def test_pulumi_env_uses_the_standins_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(env.REAL_PLUGINS_VAR, raising=False)
+def test_pulumi_env_is_offline_on_the_built_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    linked: list[Path] = []
+    monkeypatch.setattr(env.plugins, "link_plugins", linked.append)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     e = env.pulumi_env(tmp_path)
-    path = e["PATH"].split(os.pathsep)
-    assert path[:2] == [str(tmp_path / "launchers"), str(engine.engine_path().parent)]
+    assert e["PATH"].split(os.pathsep)[0] == str(engine.engine_path().parent)
     assert e["PULUMI_HOME"] == str(tmp_path / "home") and (tmp_path / "home").is_dir()
+    assert linked == [tmp_path / "home"]  # the providers installed there, as a user's engine has them
     assert e["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'backend'}" and (tmp_path / "backend").is_dir()
     assert e["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
     assert e["PULUMI_SKIP_UPDATE_CHECK"] == "true"
     assert e["PULUMI_CONFIG_PASSPHRASE"] == env.TESTBED_PASSPHRASE
-    for name in env.STANDINS:
-        assert os.access(tmp_path / "launchers" / name, os.X_OK)
-
-
-def test_pulumi_env_real_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "mine")
-    monkeypatch.setenv("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
-    monkeypatch.setenv(env.REAL_PLUGINS_VAR, "1")
-    e = env.pulumi_env(tmp_path)
-    assert "launchers" not in e["PATH"]
-    assert "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION" not in e
-    assert e["PULUMI_CONFIG_PASSPHRASE"] == "mine"
-    monkeypatch.delenv(env.REAL_PLUGINS_VAR)
-    assert "launchers" in env.pulumi_env(tmp_path)["PATH"]
-    assert "launchers" not in env.pulumi_env(tmp_path, real_plugins=True)["PATH"]
-
-
-def test_a_launcher_starts_its_standin(tmp_path: Path) -> None:
-    launchers = env.install_launchers(tmp_path)
-    # Started from elsewhere, as the engine does; the stand-in answers with its port.
-    proc = subprocess.Popen(
-        [str(launchers / "pulumi-language-python"), "127.0.0.1:1"],
-        cwd="/",
-        stdout=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-    )
-    try:
-        assert proc.stdout is not None
-        assert int(proc.stdout.readline()) > 0
-    finally:
-        proc.kill()
-        proc.wait()
+    assert env.pulumi_env(tmp_path)["PULUMI_CONFIG_PASSPHRASE"] == "mine"
 
 
 def test_require_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
