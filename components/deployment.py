@@ -6,8 +6,10 @@ directly. `Deployment` declares the Pulumi resources for a plan.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +160,40 @@ def _around_with_database_variables(
     return [setter("database_variables_on", 0), *specs, setter("database_variables_off", 1)]
 
 
+# A masked value shorter than this would garble ordinary output; a PEM key is masked line by line
+# (its header lines are not secret, its body lines are 64 characters).
+MIN_MASK = 6
+MIN_MASK_LINE = 16
+
+
+def secret_masks(texts: Iterable[str], secrets: Iterable[str]) -> tuple[str, ...]:
+    """The secrets that occur in `texts` (as written, or JSON-escaped as a job's parameters carry
+    them), as the literal strings a job's output is scrubbed of."""
+    texts = list(texts)
+    found: set[str] = set()
+    for secret in secrets:
+        forms = {secret, json.dumps(secret)[1:-1]}
+        if not any(form in text for form in forms for text in texts):
+            continue
+        if "\n" in secret:
+            lines = (line.strip() for line in secret.splitlines())
+            found.update(line for line in lines if len(line) >= MIN_MASK_LINE and not line.startswith("-----"))
+        elif len(secret) >= MIN_MASK:
+            found.update(forms)
+    return tuple(sorted(found))
+
+
+def _with_masks(job: JobSpec, rendered: Mapping[tuple[str, str], RenderedContainer], secrets: list[str]) -> JobSpec:
+    """The job with the secrets it can see: on its stdin, in the files and secret environment of the
+    containers it reads."""
+    texts = [job.stdin]
+    for key in job.reads:
+        target = rendered.get((job.host, key))
+        if target is not None:
+            texts += [*target.files.values(), *target.secret_environment.values()]
+    return dataclasses.replace(job, masks=secret_masks(texts, secrets))
+
+
 def keystone_registration_params(job: KeystoneRegistration, ctx: Mapping[str, Any]) -> str:
     """The JSON the registration script reads on stdin (it carries passwords: sent as a secret)."""
     return scripts.json_params(
@@ -220,7 +256,11 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
                 )
         if not rendered:
             continue
-        jobs = [spec for job in service.jobs for spec in _job_specs(service, job, config, contexts, rendered)]
+        jobs = [
+            _with_masks(spec, rendered, secrets)
+            for job in service.jobs
+            for spec in _job_specs(service, job, config, contexts, rendered)
+        ]
         plans.append(ServicePlan(service=service, containers=tuple(rendered.values()), jobs=tuple(jobs)))
     return DeploymentPlan(
         services=tuple(plans),

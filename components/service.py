@@ -20,8 +20,9 @@ from components.catalogue.model import Service
 from components.host import KollaHost
 from components.render import RenderedContainer
 
-# Healthcheck is stored but not applied by the provider version pulumi-docker 5.x pins (shared/README):
-# a change must still recreate the container, so the engine is told to replace on it.
+# pulumi-docker 5.2.0 diffs a changed healthcheck command as an in-place update that it stores and
+# never applies (upstream marks the block ForceNew, not its fields): the engine is told to replace on it
+# (tests/testbed/test_provider_rules.py shows both on the test bed).
 REPLACE_ON = ["healthcheck"]
 _PROPAGATION = ("shared", "rshared", "slave", "rslave", "private")
 
@@ -39,6 +40,16 @@ class JobSpec:
     in_toolbox: bool = False  # runs in kolla_toolbox on its host, so waits for that container
     per_host: bool = False  # one of a job's instances on each host (not a run-once job)
     delete: str = ""
+    # The secrets the job can see (on its stdin, in the files it reads): masked in its output.
+    masks: tuple[str, ...] = ()
+
+    @property
+    def command(self) -> str:
+        return scripts.masked(self.script) if self.masks else self.script
+
+    @property
+    def command_stdin(self) -> str:
+        return scripts.masks_stdin(self.masks) + self.stdin if self.masks else self.stdin
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ def parse_volume(spec: str) -> tuple[str, str, list[str]]:
 
 
 JOB_TIMEOUTS = pulumi.CustomTimeouts(create="20m", update="20m", delete="10m")
+SECRET_OUTPUTS = ["stdout", "stderr"]
 
 
 def _steps(jobs: Sequence[JobSpec]) -> list[list[JobSpec]]:
@@ -108,6 +120,12 @@ def mount_sources(volumes: Sequence[str]) -> tuple[str, ...]:
     return tuple(sources)
 
 
+def capability_names(cap_add: Sequence[str]) -> list[str]:
+    """Kolla's cap_add (`NET_ADMIN`) as Docker reports it back (`CAP_NET_ADMIN`): written any other way,
+    the provider's read after a refresh differs and the container is replaced."""
+    return [c if c.startswith("CAP_") else f"CAP_{c}" for c in cap_add]
+
+
 def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object], host: KollaHost) -> dict:
     """The docker.Container inputs for one rendered container (Kolla's kolla_container defaults)."""
     volumes: list[docker.ContainerVolumeArgs] = []
@@ -154,7 +172,7 @@ def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object]
         if spec_flags.get(mode):
             args[mode] = spec_flags[mode]
     if spec_flags.get("cap_add"):
-        args["capabilities"] = docker.ContainerCapabilitiesArgs(adds=list(spec_flags["cap_add"]))  # type: ignore[arg-type]
+        args["capabilities"] = docker.ContainerCapabilitiesArgs(adds=capability_names(spec_flags["cap_add"]))  # type: ignore[arg-type]
     if spec_flags.get("security_opt"):
         args["security_opts"] = list(spec_flags["security_opt"])  # type: ignore[arg-type]
     if rendered.healthcheck:
@@ -199,7 +217,11 @@ class KollaService(pulumi.ComponentResource):
                 create=scripts.write_config_dir(directory, mount_sources(rendered.volumes)),
                 delete=scripts.remove_dir(directory),
                 stdin=pulumi.Output.secret(scripts.config_dir_stdin(rendered.files)),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*host.ready, *needs(rendered.host)]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[*host.ready, *needs(rendered.host)],
+                    additional_secret_outputs=SECRET_OUTPUTS,
+                ),
             )
             images[(rendered.host, rendered.key)] = host.image(rendered.image)
 
@@ -209,17 +231,23 @@ class KollaService(pulumi.ComponentResource):
                 waits.append(toolboxes[job.host])
             waits += [configs[(job.host, key)] for key in job.reads if (job.host, key) in configs]
             waits += [images[(job.host, key)] for key in job.reads if (job.host, key) in images]
+            stdin = job.command_stdin
             resource = command.remote.Command(
                 f"{job.host}-{job.name}",
                 connection=hosts[job.host].connection,
-                create=job.script,
+                create=job.command,
                 delete=job.delete or None,
-                # Secret only when it carries something: a secret input makes the provider hide the job's
-                # output, and a job's output is what says why it failed.
-                stdin=pulumi.Output.secret(job.stdin) if job.stdin else None,
+                stdin=pulumi.Output.secret(stdin) if stdin else None,
                 # A job that hangs (e.g. a `docker exec` into a container restarting under it) fails the
                 # run instead of holding it forever; the next run starts the job again.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=waits, custom_timeouts=JOB_TIMEOUTS),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=waits,
+                    custom_timeouts=JOB_TIMEOUTS,
+                    # The provider keeps a job's output in plain text whatever its stdin: where the job
+                    # could see a secret, the state keeps its (already masked) output encrypted too.
+                    additional_secret_outputs=SECRET_OUTPUTS if stdin else None,
+                ),
             )
             self.jobs[(job.host, job.name)] = resource
             if job.per_host:

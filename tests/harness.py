@@ -18,6 +18,8 @@ import pulumi
 from pulumi.runtime import settings, stack
 from pulumi.runtime.sync_await import _sync_await
 
+from components import scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "kolla-pulumi"
 
@@ -37,7 +39,27 @@ class Declared:
     replace_on_changes: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
     custom_timeouts: pulumi.CustomTimeouts | None = None
+    additional_secret_outputs: list[str] = field(default_factory=list)
     pending: dict[str, pulumi.Output] = field(default_factory=dict, repr=False)
+
+    @property
+    def script(self) -> str:
+        """A job's own script: its `create`, unwrapped from the output-masking wrapper if it has one."""
+        return scripts.unmasked(self.inputs.get("create", ""))[0]
+
+    @property
+    def stdin(self) -> str:
+        """A job's own stdin (after the masks block, if it has one)."""
+        raw = self.inputs.get("stdin")
+        value = raw.get("value", "") if isinstance(raw, dict) else raw or ""
+        return scripts.unmasked(self.inputs.get("create", ""), value)[1]
+
+    @property
+    def masks(self) -> tuple[str, ...]:
+        """The secrets the job's output is scrubbed of."""
+        raw = self.inputs.get("stdin")
+        value = raw.get("value", "") if isinstance(raw, dict) else raw or ""
+        return scripts.unmasked(self.inputs.get("create", ""), value)[2]
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -100,6 +122,7 @@ def run_program(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ("pass
         declared.replace_on_changes = list(opts.replace_on_changes or [])
         declared.retain_on_delete = bool(opts.retain_on_delete)
         declared.custom_timeouts = opts.custom_timeouts
+        declared.additional_secret_outputs = list(opts.additional_secret_outputs or [])
         for key, value in (args.props or {}).items():
             if isinstance(value, pulumi.Output):
                 declared.pending[key] = value

@@ -114,3 +114,11 @@ def test_host_provider_pins_the_host_key(aio):
 
 def test_fluentd_follows_its_flag():
     assert "h1-fluentd" not in run_program(make_config(enable_fluentd=False)).containers()
+
+
+def test_capabilities_are_written_as_docker_reads_them_back():
+    """A refresh reads CAP_<name>: written as Kolla names them, every refresh would replace the container
+    (tests/testbed/test_provider_rules.py shows it on the real provider)."""
+    from components.service import capability_names
+
+    assert capability_names(["NET_ADMIN", "CAP_SYS_ADMIN"]) == ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"]

@@ -162,19 +162,19 @@ def test_jobs_in_kollas_order(run):
 
 
 def test_database_variables_are_set_for_the_sync_and_reset_after(run):
-    on = json.loads(run.resources["h1-bootstrap_glance_database_variables_on"].inputs["stdin"]["value"])
-    off = json.loads(run.resources["h1-bootstrap_glance_database_variables_off"].inputs["stdin"]["value"])
+    on = json.loads(run.resources["h1-bootstrap_glance_database_variables_on"].stdin)
+    off = json.loads(run.resources["h1-bootstrap_glance_database_variables_off"].stdin)
     assert on["variables"] == {"log_bin_trust_function_creators": "1"}
     assert off["variables"] == {"log_bin_trust_function_creators": "0"}
     # They run again whenever the db sync does (same image and config hash in their inputs).
-    sync = run.resources["h1-bootstrap_glance"].inputs["create"]
-    marker = run.resources["h1-bootstrap_glance_database_variables_on"].inputs["create"].splitlines()[0]
+    sync = run.resources["h1-bootstrap_glance"].script
+    marker = run.resources["h1-bootstrap_glance_database_variables_on"].script.splitlines()[0]
     image, config_hash = marker.removeprefix("# inputs: ").split()
     assert image in sync and f"KOLLA_CONFIG_HASH={config_hash}" in sync
 
 
 def test_bootstrap_is_kollas(run):
-    script = run.resources["h1-bootstrap_glance"].inputs["create"]
+    script = run.resources["h1-bootstrap_glance"].script
     assert "-e KOLLA_BOOTSTRAP=" in script
     assert "-v glance:/var/lib/glance/" in script
     assert IMAGE in script

@@ -158,10 +158,10 @@ def test_registration_is_kollas_plus_the_stack_domain(plan, config):
 
 def test_bootstrap_only_syncs_the_schema_and_carries_no_secret(run, config):
     job = run.resources["h1-bootstrap_heat"]
-    assert job.inputs["create"].rstrip().endswith("bash -c 'sudo -E kolla_set_configs && heat-manage db_sync'")
-    assert "KOLLA_BOOTSTRAP" not in job.inputs["create"], "the image's bootstrap path wants admin credentials"
-    assert config["passwords"]["keystone_admin_password"] not in job.inputs["stdin"]["value"]
-    assert config["passwords"]["heat_domain_admin_password"] not in job.inputs["stdin"]["value"]
+    assert job.script.rstrip().endswith("bash -c 'sudo -E kolla_set_configs && heat-manage db_sync'")
+    assert "KOLLA_BOOTSTRAP" not in job.script, "the image's bootstrap path wants admin credentials"
+    assert config["passwords"]["keystone_admin_password"] not in job.stdin
+    assert config["passwords"]["heat_domain_admin_password"] not in job.stdin
 
 
 def test_jobs_in_order_database_registration_bootstrap_containers(run):

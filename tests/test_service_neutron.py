@@ -435,4 +435,4 @@ def test_the_external_interface_changes_no_container_and_reruns_only_the_bridge_
     assert _containers_changed(run, after) == set()
     jobs = _changed(_inputs(run, "command:remote:Command"), _inputs(after, "command:remote:Command"))
     assert jobs == {"h2-openvswitch_external_bridge"}
-    assert "add-port br-ex eth2" in after.resources["h2-openvswitch_external_bridge"].inputs["create"]
+    assert "add-port br-ex eth2" in after.resources["h2-openvswitch_external_bridge"].script

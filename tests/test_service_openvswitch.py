@@ -67,7 +67,7 @@ def test_shared_bind_mount_sources_are_made_before_the_containers(run):
     for host in ("h2", "h3", "h4"):
         for key in ("openvswitch-db-server", "openvswitch-vswitchd"):
             config = run.resources[f"{host}-{key}-config"]
-            assert "mkdir -p /run/openvswitch\n" in config.inputs["create"], (host, key)
+            assert "mkdir -p /run/openvswitch\n" in config.script, (host, key)
             container = f"{host}-{key.replace('-server', '').replace('-', '_')}"
             assert f"{host}-{key}-config" in run.resources[container].depends_on
 
@@ -91,14 +91,14 @@ def test_config_json_is_kollas_command_with_no_files():
 
 def test_system_id_is_set_on_every_openvswitch_host(run):
     assert _job_hosts(run, "openvswitch_system_id") == OVS_HOSTS
-    script = run.resources["h4-openvswitch_system_id"].inputs["create"]
+    script = run.resources["h4-openvswitch_system_id"].script
     assert "docker exec -i openvswitch_vswitchd" in script
     assert "external_ids:system-id=h4 external_ids:hostname=h4" in script
 
 
 def test_the_external_bridge_is_set_up_on_network_hosts_only(run):
     assert _job_hosts(run, "openvswitch_external_bridge") == {NETWORK}
-    script = run.resources[f"{NETWORK}-openvswitch_external_bridge"].inputs["create"]
+    script = run.resources[f"{NETWORK}-openvswitch_external_bridge"].script
     assert (
         "ovs-vsctl -t 30 -- --may-exist add-br br-ex -- set-fail-mode br-ex standalone"
         " -- set Bridge br-ex datapath_type=system"
@@ -172,5 +172,5 @@ def test_the_userspace_datapath_reaches_the_agent_and_the_external_bridge_alike(
     for host in (NETWORK, *COMPUTES):
         agent = rendered_files(plan, host, "neutron-openvswitch-agent")["openvswitch_agent.ini"]
         assert "datapath_type = netdev\n" in agent, host
-    bridge = run_program(config).resources[f"{NETWORK}-openvswitch_external_bridge"].inputs["create"]
+    bridge = run_program(config).resources[f"{NETWORK}-openvswitch_external_bridge"].script
     assert "-- set Bridge br-ex datapath_type=netdev" in bridge
