@@ -420,3 +420,24 @@ def scan_deployment(
         ciphertexts=ciphertexts,
         skipped=encrypted_logs(log_dirs, since=since),
     )
+
+
+def problems_of(
+    stack_config: Mapping[str, Any],
+    state_dir: Path,
+    hosts: Iterable[SshHost],
+    captured: Mapping[str, str] | None = None,
+    since: float | None = None,
+) -> list[str]:
+    """Why a test-bed stack leaks (or could not be scanned): its passwords (from `stack.get_all_config()`
+    or `pulumi config --show-secrets --json`) looked for in its state and history under `state_dir`,
+    its engine logs, `captured` output and every container on `hosts`."""
+    report = scan_deployment(
+        stack_passwords(stack_config),
+        state_dir / "backend",
+        hosts,
+        log_dirs=default_log_dirs(state_dir / "home"),
+        captured=captured,
+        since=since,
+    )
+    return report.problems()

@@ -28,6 +28,7 @@ from testbed import env
 from testbed.engine import engine_path
 from testbed.versions import ROOT
 from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES
+from tests.e2e import secret_scan
 from tests.e2e.bed import clean_bed, project_copy
 
 pytestmark = pytest.mark.e2e
@@ -84,12 +85,15 @@ def stack_config(**globals_overrides: Any) -> dict[str, Any]:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from testbed.deploy import stack_with_config
 
+    started_at = time.time()
     with clean_bed(2) as started:
         state = tmp_path_factory.mktemp("e2e-state")
         yield {
             "hosts": {h.name: h for h in started},
             "state": state,
             "stack": lambda **g: stack_with_config(STACK, state, stack_config(**g)),
+            "captured": {},
+            "started_at": started_at,
         }
 
 
@@ -119,6 +123,7 @@ def planned(stack: auto.Stack) -> tuple[dict[str, int], set[tuple[str, str]]]:
 def test_up_deploys_both_hosts_and_bootstraps_them(bed):
     stack = bed["stack"]()
     result = stack.up()
+    bed["captured"]["first up"] = result.stdout + result.stderr
     assert result.summary.result == "succeeded"
     on = ids(bed)
     assert {k.split("/")[1] for k in on if k.startswith("h1/")} == CONTROL
@@ -301,6 +306,14 @@ def test_shell_preview_gives_the_same_plan(bed, tmp_path):
     shell_steps = {(s["op"], s["urn"].rsplit("::", 1)[-1]) for s in document.get("steps", []) if s["op"] in PLAN_OPS}
     assert shell_steps == api_steps
     assert {name for op, name in api_steps if op == "replace"} == {"h1-memcached"}
+
+
+def test_nothing_secret_in_state_logs_outputs_or_containers(bed):
+    stack = bed["stack"](memcached_max_memory="128", openstack_logging_debug=True)
+    problems = secret_scan.problems_of(
+        stack.get_all_config(), bed["state"], bed["hosts"].values(), bed["captured"], bed["started_at"]
+    )
+    assert not problems, problems
 
 
 def test_destroy_leaves_the_hosts_clean(bed):

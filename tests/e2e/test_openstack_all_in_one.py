@@ -11,6 +11,7 @@ import http.cookiejar
 import json
 import re
 import shlex
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import secret_scan
 from tests.e2e.bed import clean_bed
 from tests.e2e.cloud import AGENTS, Cloud, compute_config
 from tests.e2e.test_lifecycle import containers
@@ -47,12 +49,21 @@ outputs:
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from testbed.deploy import stack_with_config
 
+    started_at = time.time()
     with clean_bed(2) as started:
         state = tmp_path_factory.mktemp("e2e-aio-state")
         stack = stack_with_config(STACK, state, compute_config(GROUPS, enable_heat=True, enable_horizon=True))
         up = stack.up()
         client = Cloud(stack, tmp_path_factory.mktemp("e2e-aio-client"))
-        yield {"h1": started[0], "h2": started[1], "stack": stack, "up": up, "client": client, "tmp": state}
+        yield {
+            "h1": started[0],
+            "h2": started[1],
+            "stack": stack,
+            "up": up,
+            "client": client,
+            "tmp": state,
+            "started_at": started_at,
+        }
 
 
 def test_one_up_deploys_the_all_in_one_on_h1(cloud):
@@ -167,3 +178,15 @@ def test_the_services_log_under_kolla_logs(cloud):
     for path in ("glance/glance-api.log", "placement/placement-api.log", "nova/nova-compute.log"):
         out = h1.ssh(f"docker exec fluentd test -s /var/log/kolla/{shlex.quote(path)} && echo ok", check=False)
         assert out.stdout.strip() == "ok", (path, out.stderr)
+
+
+def test_nothing_secret_in_state_logs_outputs_or_containers(cloud):
+    up = cloud["up"]
+    problems = secret_scan.problems_of(
+        cloud["stack"].get_all_config(),
+        cloud["tmp"],
+        [cloud["h1"], cloud["h2"]],
+        {"up": up.stdout + up.stderr},
+        cloud["started_at"],
+    )
+    assert not problems, problems
