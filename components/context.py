@@ -9,6 +9,7 @@ service's `variables`, host facts from the inventory. Users override any of them
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -196,6 +197,8 @@ def environment() -> jinja2.Environment:
     env.filters["put_address_in_context"] = put_address_in_context
     env.filters["kolla_address"] = kolla_address
     env.filters["kolla_url"] = kolla_url
+    # Ours, for scripts the catalogue renders (a value as one shell word).
+    env.filters["quote"] = lambda value: shlex.quote(str(value))
     return env
 
 

@@ -15,20 +15,21 @@ from typing import Any
 
 import pulumi
 
-from components import haproxy, scripts
+from components import haproxy, serving
 from components.catalogue import SERVICES
-from components.catalogue.model import BootstrapJob, DatabaseJob, ExecJob, Job, KeystoneRegistration, Service
+from components.catalogue.model import Service
+from components.config.inventory import NODE_GROUPS
 from components.config.stack import StackConfig
-from components.context import base_context, host_context, render_string, render_template
+from components.context import base_context, host_context, put_address_in_context, render_template
 from components.host import KollaHost, kolla_daemon_json
-from components.placement import hosts_for, job_host, service_enabled
+from components.jobs import JobScope, resolve_job
+from components.placement import hosts_for, service_enabled
 from components.render import (
     RenderedContainer,
-    bootstrap_environment,
-    container_context,
     render_container,
 )
-from components.service import JobSpec, KollaService, ServicePlan
+from components.rollout import rollout_batches
+from components.service import GateSpec, JobSpec, KollaService, ServicePlan
 
 
 @dataclass(frozen=True)
@@ -38,126 +39,6 @@ class DeploymentPlan:
     base: Mapping[str, Any]
     admin_openrc: str
     clouds_yaml: str
-
-
-def _job_specs(
-    service: Service,
-    job: Job,
-    config: StackConfig,
-    contexts: Mapping[str, Mapping[str, Any]],
-    rendered: Mapping[tuple[str, str], RenderedContainer],
-) -> list[JobSpec]:
-    inventory = config.inventory
-    if isinstance(job, DatabaseJob):
-        host = job_host(service.containers[0].group, inventory)
-        ctx = contexts[host.name]
-        password_key = render_string(job.password_key, ctx)
-        params = scripts.json_params(
-            host=render_string(job.login_host, ctx),
-            port=ctx["database_port"],
-            login_user=render_string(job.login_user, ctx),
-            login_password=ctx["database_password"],
-            database=render_string(job.database, ctx),
-            user=render_string(job.user, ctx),
-            password=ctx[password_key] if password_key else "",
-            privileges=job.privileges,
-            grant_option=job.grant_option,
-            timeout=ctx["database_max_timeout"],
-        )
-        spec = JobSpec(job.name, host.name, scripts.create_database(), params, job.after_containers, in_toolbox=True)
-        return [spec]
-    if isinstance(job, KeystoneRegistration):
-        host = job_host(service.containers[0].group, inventory)
-        params = keystone_registration_params(job, contexts[host.name])
-        return [JobSpec(job.name, host.name, scripts.register_in_keystone(), params, in_toolbox=True)]
-    container = service.container(job.container_key)
-    # The hosts the container is placed on (its group, narrowed by host_in_groups), in inventory order.
-    hosts = [h for h in inventory.group(container.group) if (h.name, container.key) in rendered]
-    if not hosts:
-        return []
-    if isinstance(job, BootstrapJob):
-        specs = []
-        for host in hosts if job.all_hosts else hosts[:1]:
-            ctx = container_context(contexts[host.name], container)
-            target = rendered[(host.name, container.key)]
-            env = {**bootstrap_environment(job, target, ctx), "KOLLA_CONFIG_HASH": target.config_hash}
-            secret_env = {k: render_string(v, ctx) for k, v in job.secret_environment.items()}
-            script = scripts.docker_run_once(
-                job.name,
-                target.image,
-                env,
-                list(target.volumes),
-                command=render_string(job.command, ctx),
-                skip_if=job.skip_if,
-                privileged=container.privileged,
-            )
-            specs.append(
-                JobSpec(
-                    job.name,
-                    host.name,
-                    script,
-                    scripts.env_file(secret_env),
-                    reads=(container.key,),
-                    per_host=job.all_hosts,
-                )
-            )
-        if job.database_variables:
-            specs = _around_with_database_variables(job, specs, contexts[specs[0].host], rendered)
-        return specs
-    assert isinstance(job, ExecJob)
-    # The inputs line makes the job run again when the container it runs in is recreated, or when a
-    # host joins or leaves a group it watches. A run-once job watches its container's group; a per-host
-    # job does its own host's work, which another host joining does not change.
-    watched = [*([] if job.all_hosts else [container.group]), *job.watch_groups]
-    members = " ".join(f"{g}={','.join(h.name for h in inventory.group(g))}" for g in watched)
-    specs = []
-    for host in hosts if job.all_hosts else hosts[:1]:
-        ctx = container_context(contexts[host.name], container)
-        if not job.when(ctx):
-            continue
-        target = rendered[(host.name, container.key)]
-        script = f"# inputs: {target.image} {target.config_hash} {members}\n" + scripts.docker_exec(
-            container.container_name, render_string(job.script, ctx), job.user
-        )
-        stdin = "".join(render_string(line, ctx) + "\n" for line in job.stdin)
-        specs.append(
-            JobSpec(
-                job.name,
-                host.name,
-                script,
-                stdin,
-                after_containers=True,
-                reads=(container.key,),
-                per_host=job.all_hosts,
-            )
-        )
-    return specs
-
-
-def _around_with_database_variables(
-    job: BootstrapJob,
-    specs: list[JobSpec],
-    ctx: Mapping[str, Any],
-    rendered: Mapping[tuple[str, str], RenderedContainer],
-) -> list[JobSpec]:
-    """The one-shot between two kolla_toolbox jobs setting MariaDB globals, on its first host. Both carry
-    the one-shot's inputs, so the three run again together whenever the one-shot does."""
-    target = rendered[(specs[0].host, job.container_key)]
-    inputs = f"# inputs: {target.image} {target.config_hash}\n"
-
-    def setter(phase: str, index: int) -> JobSpec:
-        params = scripts.json_params(
-            host=ctx["database_address"],
-            port=ctx["database_port"],
-            login_user=render_string(DatabaseJob.login_user, ctx),
-            login_password=ctx["database_password"],
-            timeout=ctx["database_max_timeout"],
-            variables={name: values[index] for name, values in sorted(job.database_variables.items())},
-        )
-        script = inputs + scripts.set_database_variables()
-        return JobSpec(f"{job.name}_{phase}", specs[0].host, script, params, in_toolbox=True)
-
-    return [setter("database_variables_on", 0), *specs, setter("database_variables_off", 1)]
 
 
 # A masked value shorter than this would garble ordinary output; a PEM key is masked line by line
@@ -194,44 +75,59 @@ def _with_masks(job: JobSpec, rendered: Mapping[tuple[str, str], RenderedContain
     return dataclasses.replace(job, masks=secret_masks(texts, secrets))
 
 
-def keystone_registration_params(job: KeystoneRegistration, ctx: Mapping[str, Any]) -> str:
-    """The JSON the registration script reads on stdin (it carries passwords: sent as a secret)."""
-    return scripts.json_params(
-        auth=ctx["openstack_auth"],
-        region=ctx["openstack_region_name"],
-        interface="internal",
-        cacert="",
-        domain="default",
-        timeout=ctx["database_max_timeout"],
-        services=[
-            {
-                "name": render_string(s.name, ctx),
-                "type": s.type,
-                "description": s.description,
-                "endpoints": {interface: render_string(url, ctx) for interface, url in s.endpoints.items()},
-            }
-            for s in job.services
-        ],
-        users=[
-            {
-                "user": render_string(u.user, ctx),
-                "password": ctx[u.password_key],
-                "project": u.project,
-                "role": u.role,
-                "domain": render_string(u.domain, ctx),
-            }
-            for u in job.users
-        ],
-        roles=[render_string(r, ctx) for r in job.roles],
-        user_roles=[
-            {
-                "user": render_string(g.user, ctx),
-                "project": render_string(g.project, ctx),
-                "role": render_string(g.role, ctx),
-            }
-            for g in job.user_roles
-        ],
-    )
+def _load_balancers(config: StackConfig, base: Mapping[str, Any]) -> serving.LoadBalancers | None:
+    """haproxy's stats pages on every loadbalancer host, where the gates drain and restore servers."""
+    hosts = config.inventory.group("loadbalancer") if base["enable_haproxy"] else ()
+    if not hosts:
+        return None
+    port = base["haproxy_stats_port"]
+    urls = tuple((h.name, f"http://{put_address_in_context(h.api_address)}:{port}/") for h in hosts)
+    return serving.LoadBalancers(urls, str(base["haproxy_user"]), str(base["haproxy_password"]))
+
+
+def _servers_on(
+    gathered: Mapping[str, list[haproxy.GatheredFrontend]], service: str, hostname: str
+) -> list[tuple[str, str]]:
+    """The (backend, server) pairs through which the load balancers send to `service` on that host."""
+    return [
+        (f"{fe.name}_back", member.hostname)
+        for fe in gathered.get(service, [])
+        for member in fe.members
+        if member.hostname == hostname
+    ]
+
+
+def _rollout(
+    service: Service,
+    config: StackConfig,
+    contexts: Mapping[str, Mapping[str, Any]],
+    rendered: Mapping[tuple[str, str], RenderedContainer],
+    lb: serving.LoadBalancers | None,
+    gathered: Mapping[str, list[haproxy.GatheredFrontend]],
+    secrets: list[str],
+) -> tuple[tuple[tuple[str, ...], ...], tuple[GateSpec, ...]]:
+    """The service's batches of hosts and each host's gate (components/serving.py)."""
+    hosts = [name for name in config.inventory.hosts if any(h == name for h, _ in rendered)]
+    node_groups = {g: {h.name for h in config.inventory.group(g)} for g in NODE_GROUPS}
+    together = {
+        h for h in hosts if {g for g, members in node_groups.items() if h in members} <= set(service.rollout.together)
+    }
+    batches = tuple(rollout_batches(hosts, service.rollout, together))
+    gates = []
+    for name in hosts:
+        ctx = contexts[name]
+        on_host = [c for (h, _), c in rendered.items() if h == name]
+        servers = _servers_on(gathered, service.name, config.inventory.hosts[name].hostname)
+        gate = serving.gate(service.rollout, service.name, name, on_host, ctx, lb, servers)
+        gates.append(
+            GateSpec(
+                gate=gate,
+                before_start=serving.before_start(service.rollout, ctx),
+                masks=secret_masks(gate.secret_texts, secrets),
+                uses_toolbox=bool(servers) and lb is not None,
+            )
+        )
+    return batches, tuple(gates)
 
 
 def plan_deployment(config: StackConfig) -> DeploymentPlan:
@@ -240,6 +136,10 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
     base = base_context(config.globals.values, config.inventory, config.passwords, variables)
     contexts = {name: host_context(base, host, variables) for name, host in config.inventory.hosts.items()}
     secrets = config.passwords.all_strings()
+    lb = _load_balancers(config, base)
+    # As the first loadbalancer host renders them (the members are the same for every host).
+    lb_ctx = contexts[lb.stats_urls[0][0]] if lb else base
+    gathered = haproxy.gather_frontends(SERVICES, config.inventory, lb_ctx, contexts) if lb else {}
     plans = []
     for service in SERVICES:
         if not service_enabled(service, base):
@@ -259,9 +159,18 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
         jobs = [
             _with_masks(spec, rendered, secrets)
             for job in service.jobs
-            for spec in _job_specs(service, job, config, contexts, rendered)
+            for spec in resolve_job(job, JobScope(service, config, contexts, rendered))
         ]
-        plans.append(ServicePlan(service=service, containers=tuple(rendered.values()), jobs=tuple(jobs)))
+        batches, gates = _rollout(service, config, contexts, rendered, lb, gathered, secrets)
+        plans.append(
+            ServicePlan(
+                service=service,
+                containers=tuple(rendered.values()),
+                jobs=tuple(jobs),
+                batches=batches,
+                gates=gates,
+            )
+        )
     return DeploymentPlan(
         services=tuple(plans),
         host_contexts=contexts,
@@ -296,16 +205,20 @@ def container_flags(service: Service, base: Mapping[str, Any]) -> dict[str, dict
 
 
 def plan_summary(plan: DeploymentPlan) -> dict[str, Any]:
-    """Per host, each container with its image and config hash; the jobs in order (no secrets)."""
+    """Per host, each container with its image and config hash; the jobs in order; the order in which
+    each service on several hosts is replaced, batch by batch (no secrets)."""
     hosts: dict[str, list[dict[str, str]]] = {}
     jobs: list[str] = []
+    rollout: dict[str, list[list[str]]] = {}
     for service_plan in plan.services:
         for c in service_plan.containers:
             hosts.setdefault(c.host, []).append(
                 {"container": c.container_name, "image": c.image, "config_hash": c.config_hash[:12]}
             )
         jobs += [f"{j.host}/{j.name}" for j in service_plan.jobs]
-    return {"hosts": hosts, "jobs": jobs}
+        if len(service_plan.batches) > 1:
+            rollout[service_plan.service.name] = [list(batch) for batch in service_plan.batches]
+    return {"hosts": hosts, "jobs": jobs, "rollout": rollout}
 
 
 class Deployment(pulumi.ComponentResource):

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
+from components import scripts
 from components.config.inventory import Host
 
 HOSTS_BEGIN = "# BEGIN KOLLA-PULUMI MANAGED HOSTS"
@@ -105,6 +106,15 @@ cat "$tmp" > /etc/hosts; rm -f "$tmp"; echo changed
 """
 
 
+TOOLS = Path(__file__).resolve().parent / "tools"
+
+
+def tools_stdin() -> str:
+    """kolla-pulumi's helpers (components/tools/), as the config writer reads them: the jobs and gates
+    run them on the host (scripts.KP). Not secret: they are code."""
+    return scripts.config_dir_stdin({p.name: p.read_text() for p in sorted(TOOLS.iterdir()) if p.is_file()}, "0750")
+
+
 def _ssh_files(host: Host) -> tuple[str, str]:
     """The private key and a known_hosts pinning the host key, as files for the docker CLI's ssh.
 
@@ -167,19 +177,21 @@ class KollaHost(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         steps = {
-            "docker": _ensure_docker(),
-            "daemon-json": _daemon_json(daemon_json),
-            "kolla-directories": _kolla_directories(),
-            "sysctls": _sysctls(),
-            "etc-hosts": _etc_hosts(etc_hosts, host.hostname),
+            "docker": (_ensure_docker(), None),
+            "daemon-json": (_daemon_json(daemon_json), None),
+            "kolla-directories": (_kolla_directories(), None),
+            "sysctls": (_sysctls(), None),
+            "etc-hosts": (_etc_hosts(etc_hosts, host.hostname), None),
+            "tools": (scripts.write_config_dir(scripts.TOOLS_DIR), tools_stdin()),
         }
         self.ready = []
         previous: list[pulumi.Resource] = []
-        for step, script in steps.items():
+        for step, (script, stdin) in steps.items():
             resource = command.remote.Command(
                 f"{host.name}-bootstrap-{step}",
                 connection=self.connection,
                 create=script,
+                stdin=stdin,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
             )
             self.ready.append(resource)

@@ -279,47 +279,25 @@ def json_params(**params: object) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-# A job whose stdin or files hold secrets runs under this wrapper: the secrets come first on stdin
-# (a count, then one base64 line each) and every occurrence of them in the job's stdout and stderr is
-# replaced on the host, before the output reaches the provider (which keeps it in plain text and
-# streams it to the engine's events). The masks stay in memory (an unexported variable, then awk's
-# environment, readable by root only); the job itself gets the rest of stdin, unchanged.
-_MASK_AWK = (
-    'BEGIN { n = split(ENVIRON["KOLLA_PULUMI_MASKS"], k, "\\n") } '
-    '{ s = $0; for (i = 1; i <= n; i++) { if (k[i] == "") continue; o = ""; '
-    'while ((p = index(s, k[i])) > 0) { o = o substr(s, 1, p - 1) "[secret]"; s = substr(s, p + length(k[i])) } '
-    "s = o s } print s; fflush() }"
-)
+# Where the host's bootstrap puts kolla-pulumi's helpers (components/tools/, components/host.py).
+TOOLS_DIR = "/usr/local/libexec/kolla-pulumi"
+KP = f"{TOOLS_DIR}/kp"
 MASK = "[secret]"
-_MASKED_HEADER = "# kolla-pulumi: the job below runs with the secrets it can see masked in its output."
 
 
 def masked(script: str) -> str:
-    """`script` run with the values on stdin's first lines masked in its output; its exit status kept."""
-    return f"""{_MASKED_HEADER}
-set -u
-IFS= read -r count
-masks=''
-while [ "$count" -gt 0 ]; do
-  IFS= read -r line
-  masks="$masks$(printf '%s' "$line" | base64 -d)
-"
-  count=$((count - 1))
-done
-rc=$(mktemp)
-trap 'rm -f "$rc"' EXIT
-scrub() {{ KOLLA_PULUMI_MASKS="$masks" awk {shlex.quote(_MASK_AWK)}; }}
-{{ {{ sh -c {shlex.quote(script)} 3>&-; echo $? > "$rc"; }} 2>&1 1>&3 3>&- | scrub >&2; }} 3>&1 | scrub
-exit "$(cat "$rc")"
-"""
+    """`script` run by `kp mask`: the secrets on stdin's first lines (masks_stdin) are replaced in its
+    output on the host, before the output reaches the provider (which keeps it in plain text and streams
+    it to the engine's events); its exit status is kept."""
+    return f"{KP} mask {shlex.quote(script)}\n"
 
 
 def unmasked(command: str, stdin: str = "") -> tuple[str, str, tuple[str, ...]]:
     """(the job's own script, its own stdin, the masks) of a command `masked` wrapped; as given if not."""
-    if not command.startswith(_MASKED_HEADER):
+    prefix = f"{KP} mask "
+    if not command.startswith(prefix):
         return command, stdin, ()
-    start = command.index("{ { sh -c ") + len("{ { sh -c ")
-    (script,) = shlex.split(command[start : command.index(" 3>&-; echo $?", start)])
+    (script,) = shlex.split(command.removeprefix(prefix))
     count, _, rest = stdin.partition("\n")
     lines = rest.split("\n")
     masks = tuple(base64.b64decode(m).decode() for m in lines[: int(count or 0)])

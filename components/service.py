@@ -19,6 +19,7 @@ from components import scripts
 from components.catalogue.model import Service
 from components.host import KollaHost
 from components.render import RenderedContainer
+from components.serving import Gate
 
 # pulumi-docker 5.2.0 diffs a changed healthcheck command as an in-place update that it stores and
 # never applies (upstream marks the block ForceNew, not its fields): the engine is told to replace on it
@@ -53,10 +54,34 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    """A host's gate (components/serving.py) with what its resources need besides."""
+
+    gate: Gate
+    before_start: str = ""  # the rollout's before_start hook on this host, rendered
+    masks: tuple[str, ...] = ()  # the secrets its stdin carries: masked in its output
+    uses_toolbox: bool = False  # it talks to the load balancers from kolla_toolbox
+
+    @property
+    def host(self) -> str:
+        return self.gate.host
+
+    def command(self, script: str) -> str:
+        return scripts.masked(script) if self.masks else script
+
+    @property
+    def stdin(self) -> str:
+        return scripts.masks_stdin(self.masks) + self.gate.stdin if self.masks else self.gate.stdin
+
+
+@dataclass(frozen=True)
 class ServicePlan:
     service: Service
     containers: Sequence[RenderedContainer]
     jobs: Sequence[JobSpec] = field(default_factory=tuple)
+    # Hosts in the order their containers are replaced (components/rollout.py), and their gates.
+    batches: Sequence[Sequence[str]] = field(default_factory=tuple)
+    gates: Sequence[GateSpec] = field(default_factory=tuple)
 
 
 def parse_volume(spec: str) -> tuple[str, str, list[str]]:
@@ -259,24 +284,58 @@ class KollaService(pulumi.ComponentResource):
             if not job.after_containers:
                 before.append(job_resource(job, before[-1:]))
 
-        for rendered in plan.containers:
-            host = hosts[rendered.host]
-            flags = container_flags[rendered.key]
-            image = images[(rendered.host, rendered.key)]
-            container = docker.Container(
-                f"{rendered.host}-{rendered.container_name}",
-                image=image.image_id,
-                **container_args(rendered, flags, host),
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    provider=host.provider,
-                    depends_on=[configs[(rendered.host, rendered.key)], *before, *needs(rendered.host)],
-                    delete_before_replace=True,
-                    replace_on_changes=REPLACE_ON,
-                ),
-            )
-            self.containers[(rendered.host, rendered.key)] = container
-            self._on_host.setdefault(rendered.host, []).append(container)
+        # Containers batch by batch (components/rollout.py): a batch's containers wait until the previous
+        # batch serves again (its gates), so a change replaces one batch of hosts at a time.
+        gate_specs = {spec.host: spec for spec in plan.gates}
+        self.gates: dict[str, command.remote.Command] = {}
+        previous: list[pulumi.Resource] = []
+        for batch in plan.batches or [list(dict.fromkeys(r.host for r in plan.containers))]:
+            batch_gates: list[pulumi.Resource] = []
+            for host_name in batch:
+                host = hosts[host_name]
+                spec = gate_specs.get(host_name)
+                start: list[pulumi.Resource] = list(previous)
+                if spec is not None and spec.before_start:
+                    start = [
+                        command.remote.Command(
+                            f"{host_name}-{plan.service.name}-before-start",
+                            connection=host.connection,
+                            create=spec.before_start,
+                            opts=pulumi.ResourceOptions(
+                                parent=self, depends_on=[*previous, *host.ready], custom_timeouts=JOB_TIMEOUTS
+                            ),
+                        )
+                    ]
+                on_host = []
+                for rendered in (r for r in plan.containers if r.host == host_name):
+                    flags = container_flags[rendered.key]
+                    image = images[(rendered.host, rendered.key)]
+                    container = docker.Container(
+                        f"{rendered.host}-{rendered.container_name}",
+                        image=image.image_id,
+                        **container_args(rendered, flags, host),
+                        opts=pulumi.ResourceOptions(
+                            parent=self,
+                            provider=host.provider,
+                            depends_on=[
+                                configs[(rendered.host, rendered.key)],
+                                *before,
+                                *needs(rendered.host),
+                                *start,
+                            ],
+                            delete_before_replace=True,
+                            replace_on_changes=REPLACE_ON,
+                        ),
+                    )
+                    self.containers[(rendered.host, rendered.key)] = container
+                    self._on_host.setdefault(rendered.host, []).append(container)
+                    on_host.append(container)
+                if spec is not None:
+                    gate = self._gate(spec, host, on_host, toolboxes)
+                    self.gates[host_name] = gate
+                    self._on_host.setdefault(host_name, []).append(gate)
+                    batch_gates.append(gate)
+            previous = batch_gates or previous
 
         # Jobs after the containers, in the order after_container_order gives.
         hosts_with_containers = list(dict.fromkeys(h for h, _ in self.containers))
@@ -289,14 +348,45 @@ class KollaService(pulumi.ComponentResource):
             job_resource(job, after)
         self.register_outputs({})
 
+    def _gate(
+        self,
+        spec: GateSpec,
+        host: KollaHost,
+        containers: Sequence[docker.Container],
+        toolboxes: Mapping[str, pulumi.Resource] | None,
+    ) -> command.remote.Command:
+        """The host's gate: replaced whenever one of its containers is (their ids are its triggers), so the
+        engine deletes it (drain) before they stop and creates it (serve) once they run again."""
+        stdin = spec.stdin
+        waits: list[pulumi.Resource] = [*containers, *host.ready]
+        if spec.uses_toolbox and toolboxes and spec.host in toolboxes:
+            waits.append(toolboxes[spec.host])
+        return command.remote.Command(
+            f"{spec.host}-{spec.gate.service}-serving",
+            connection=host.connection,
+            create=spec.command(spec.gate.create),
+            delete=spec.command(spec.gate.delete),
+            stdin=pulumi.Output.secret(stdin) if stdin else None,
+            triggers=[c.id for c in containers],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=waits,
+                delete_before_replace=True,
+                custom_timeouts=JOB_TIMEOUTS,
+                additional_secret_outputs=SECRET_OUTPUTS if stdin else None,
+            ),
+        )
+
     def _containers_on(self, host: str) -> list[pulumi.Resource]:
-        return [c for (h, _), c in self.containers.items() if h == host]
+        """A host's containers and its gate: what is done once the service serves there."""
+        gate = [self.gates[host]] if host in self.gates else []
+        return [*(c for (h, _), c in self.containers.items() if h == host), *gate]
 
     def ready(self) -> list[pulumi.Resource]:
         """What a service depending on this one waits for: every container and job of it. Custom
         resources, never the component itself: the SDK expands a component into all its children for
         every dependent and its dependency-cycle check walks their closure each time."""
-        return [*self.containers.values(), *self.jobs.values()]
+        return [*self.containers.values(), *self.gates.values(), *self.jobs.values()]
 
     def ready_on(self, host: str) -> list[pulumi.Resource]:
         """What a resource on `host` of a service needing this one locally waits for: this service's

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,16 +22,20 @@ PEM = (
 )
 
 
+KP = Path(__file__).resolve().parent.parent / "components" / "tools" / "kp"
+
+
 def run_masked(
     script: str, masks: tuple[str, ...], stdin: str = "", shell: str = "sh"
 ) -> subprocess.CompletedProcess[str]:
-    command = scripts.masked(script)
+    """The masked job as a host runs it: `kp mask SCRIPT`, the helper the host's bootstrap installs."""
+    command = scripts.masked(script).replace(scripts.KP, f"{shell} {KP}")
     return subprocess.run(
-        [shell, "-c", command], input=scripts.masks_stdin(masks) + stdin, capture_output=True, text=True
+        ["sh", "-c", command], input=scripts.masks_stdin(masks) + stdin, capture_output=True, text=True
     )
 
 
-@pytest.mark.parametrize("shell", ["sh", "bash"])
+@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
 def test_the_wrapper_masks_both_streams_and_keeps_the_exit_status(shell: str) -> None:
     job = 'echo "cookie=s3cretVALUE twice s3cretVALUE"\necho "key-AAAABBBBCCCC failed" >&2\ncat\nexit 7\n'
     done = run_masked(job, ("s3cretVALUE", "key-AAAABBBBCCCC"), "stdin keeps s3cretVALUE\n", shell)
@@ -49,6 +54,7 @@ def test_the_job_gets_its_own_stdin_unchanged_and_masks_with_shell_characters() 
 def test_a_job_without_masks_is_left_as_it_is() -> None:
     assert scripts.unmasked("echo hi", "stdin") == ("echo hi", "stdin", ())
     wrapped = scripts.masked("set -eu\necho 'a b'\n")
+    assert wrapped.startswith(f"{scripts.KP} mask ")
     assert scripts.unmasked(wrapped, scripts.masks_stdin(("abcdefgh",)) + "own\n") == (
         "set -eu\necho 'a b'\n",
         "own\n",

@@ -98,9 +98,17 @@ def test_containers_wait_for_their_config_files_and_host_bootstrap(aio):
 
 def test_config_delivery_and_jobs_carry_secrets_only_as_secrets(aio):
     for resource in aio.of_type("command:remote:Command"):
-        if "stdin" in resource.inputs:
+        in_service = aio.resources[resource.parent].type == "kolla:openstack:Service"
+        if "stdin" in resource.inputs and in_service:
             assert "stdin" in resource.secret_inputs, resource.name
         assert "connection" in resource.secret_inputs, f"{resource.name}: the private key must be secret"
+
+
+def test_the_hosts_helpers_are_code_not_secrets(aio):
+    """The one plain stdin: kolla-pulumi's helpers (components/tools/), installed by the host's bootstrap."""
+    tools = aio.resources["h1-bootstrap-tools"]
+    assert "stdin" not in tools.secret_inputs
+    assert "kp\t0750\t" in tools.inputs["stdin"] and "haproxy_servers.py\t0750\t" in tools.inputs["stdin"]
 
 
 def test_every_job_has_a_time_limit(aio):

@@ -367,5 +367,6 @@ def test_turning_heat_on_adds_only_heats_resources():
         "h1-heat_register",
         "h1-bootstrap_heat",
         *(f"h1-{key}-config" for key in ("heat-api", "heat-api-cfn", "heat-engine")),
+        "h1-heat-serving",
     }
     assert not jobs_before - jobs_after

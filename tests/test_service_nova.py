@@ -412,7 +412,7 @@ def _inputs(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         for n, r in run.resources.items()
         if r.type == "command:remote:Command"
         and r.parent in {"nova", "nova-cell", "placement"}
-        and not n.endswith("-config")  # config delivery follows its container
+        and not n.endswith(("-config", "-serving"))  # config delivery and gates follow their containers
     }
     return containers, jobs
 

@@ -11,6 +11,7 @@ from components.catalogue.model import (
     ExecJob,
     Frontend,
     Healthcheck,
+    Rollout,
     Service,
 )
 from components.catalogue.openstack import api_healthcheck
@@ -68,9 +69,34 @@ _LOG_DIRS = ({"path": "/var/log/kolla", "owner": "keystone:kolla"},)
 _FERNET_DIR = {"path": "/etc/keystone/fernet-keys", "owner": "keystone:keystone", "perm": "0770"}
 _KEYSTONE_BACKEND = ("balance {{ 'source' if enable_keystone_federation | bool else 'roundrobin' }}", "option httpchk")
 
+# Once a keystone host's containers exist, and before keystone there can start (its startup script waits
+# for Fernet key 0), a host without keys fetches them from a peer that has them, through that peer's
+# keystone_ssh with the deployment's key pair (Kolla pushes them to every host once all containers
+# run; hosts replaced one at a time cannot wait for that). Key rotation still pushes to every host.
+_FETCH_FERNET_KEYS = """{% if groups['keystone'] | length > 1 %}
+n=0
+until docker exec keystone_fernet test -f /var/lib/keystone/.ssh/id_rsa 2>/dev/null || [ $n -ge 60 ]; do
+  sleep 1; n=$((n + 1))
+done
+if ! docker exec keystone_fernet test -f /etc/keystone/fernet-keys/0; then
+  for peer in{% for host in groups['keystone'] if host != inventory_hostname %}
+{{- ' ' ~ ('api' | kolla_address(host) | put_address_in_context('url')) }}{% endfor %}; do
+    if docker exec -u {{ keystone_username }} keystone_fernet /usr/bin/rsync -az \\
+        -e 'ssh -i /var/lib/keystone/.ssh/id_rsa -p {{ keystone_ssh_port }} -F /var/lib/keystone/.ssh/config' \\
+        "{{ keystone_username }}@$peer:/etc/keystone/fernet-keys/" /etc/keystone/fernet-keys/; then
+      echo "fernet keys fetched from $peer"
+      break
+    fi
+  done
+fi
+{% endif %}"""
+
 SERVICE = Service(
     name="keystone",
     enable_flag="enable_keystone",
+    # keystone_fernet's healthcheck dry-runs a push to every peer: it cannot pass until they all run, so
+    # a host is ready once keystone serves and keystone_ssh listens.
+    rollout=Rollout(ready=("keystone", "keystone-ssh"), before_ready=_FETCH_FERNET_KEYS),
     # Its database, bootstrap and registration jobs reach MariaDB and keystone through the VIP.
     depends_on=("common", "mariadb", "loadbalancer", "memcached", "rabbitmq"),
     passwords=(

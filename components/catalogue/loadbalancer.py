@@ -11,7 +11,7 @@ through haproxy (its `mariadb` frontend).
 
 from __future__ import annotations
 
-from components.catalogue.model import ConfigFile, Container, Context, Healthcheck, Service
+from components.catalogue.model import ConfigFile, Container, Context, Healthcheck, Rollout, Service
 from components.catalogue.volumes import config_volume, default_volumes
 
 HAPROXY_SOCKET = "haproxy_socket:/var/lib/kolla/haproxy/"
@@ -35,8 +35,32 @@ def _single_node_shard(ctx: Context) -> bool:
     return any(len(shard["hosts"]) <= 1 for shard in ctx["mariadb_shards_info"]["shards"].values())
 
 
+# Before a loadbalancer host's containers stop: if it holds the internal VIP, its keepalived stops first,
+# so that the VIP moves to another host (Kolla's handlers restart backups first and the VIP holder last
+# for the same reason), and the host waits until the VIP answers from there. Started again once the
+# host's haproxy serves (nopreempt: the VIP stays where it went).
+_HAND_OVER_VIP = """{% if groups['loadbalancer'] | length > 1 and enable_keepalived | bool %}
+if ip -o addr show | grep -q " {{ kolla_internal_vip_address }}/"; then
+  docker stop keepalived >/dev/null
+  n=0
+  while ip -o addr show | grep -q " {{ kolla_internal_vip_address }}/" && [ $n -lt 30 ]; do sleep 1; n=$((n + 1)); done
+  n=0
+  vip_status="/dev/tcp/{{ kolla_internal_vip_address }}/{{ haproxy_monitor_port }}"
+  until timeout 1 bash -c "<$vip_status" 2>/dev/null || [ $n -ge 30 ]; do
+    sleep 1; n=$((n + 1))
+  done
+  echo "the VIP {{ kolla_internal_vip_address }} moved off {{ inventory_hostname }}"
+fi
+{% endif %}"""
+_RESTART_KEEPALIVED = """{% if enable_keepalived | bool %}
+if [ -z "$(docker ps -q --filter name=^keepalived$)" ] && docker inspect keepalived >/dev/null 2>&1; then
+  docker start keepalived >/dev/null && echo "keepalived started again on {{ inventory_hostname }}"
+fi
+{% endif %}"""
+
 SERVICE = Service(
     name="loadbalancer",
+    rollout=Rollout(before_stop=_HAND_OVER_VIP, after_ready=_RESTART_KEEPALIVED),
     enable_flag="enable_haproxy",
     # After mariadb: ProxySQL checks the backends as the monitor user mariadb's jobs create (Kolla's
     # mariadb/tasks/loadbalancer.yml creates it before proxysql for the same reason).
@@ -68,6 +92,9 @@ SERVICE = Service(
         "haproxy_check_timeout": "10s",
         "haproxy_defaults_balance": "roundrobin",
         "haproxy_socket_level_admin": lambda c: bool(c["enable_letsencrypt"]),
+        # Not Kolla's: the stats page (behind the stats credentials) may change a server's state, which is
+        # how a service's rollout drains a host before its containers stop (components/serving.py).
+        "haproxy_stats_admin": True,
         # haproxy-config's defaults: options every frontend gets after its own.
         "haproxy_frontend_http_extra": ["option httplog", "option forwardfor"],
         "haproxy_frontend_tcp_extra": ["option tcplog"],

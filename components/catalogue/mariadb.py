@@ -16,6 +16,9 @@ from components.catalogue.model import (
     DatabaseJob,
     Frontend,
     Healthcheck,
+    HostJob,
+    ReadyCheck,
+    Rollout,
     Service,
 )
 from components.catalogue.volumes import default_volumes
@@ -28,8 +31,71 @@ def _shards_info(ctx: Context) -> dict[str, Any]:
     return {"shards": {shard: {"hosts": list(ctx["groups"].get("mariadb", []))}}}
 
 
+def _clustered(ctx: Context) -> bool:
+    return len(ctx["groups"].get("mariadb", [])) > 1
+
+
+# The root login for checks run in a mariadb container, on stdin (never in argv or environment).
+_ROOT_LOGIN = ("[client]", "user={{ database_user }}", "password={{ database_password }}")
+# Kolla's restart_services.yml waits for this: the node is in the cluster and has caught up.
+_SYNCED = (
+    "mysql --defaults-extra-file=/dev/stdin -sN -e \"SHOW STATUS LIKE 'wsrep_local_state_comment'\" | grep -qw Synced"
+)
+# A marker in the data volume, left by the cluster's bootstrap: data with it and no running node is a
+# stopped cluster (recovery), not the fresh data bootstrap_mariadb just made.
+CLUSTER_MARKER = ".kolla-pulumi-cluster"
+
+# Kolla's bootstrap_cluster.yml for a new cluster of several nodes: on the first host, a node started
+# with --wsrep-new-cluster (the image's BOOTSTRAP_ARGS) forms the cluster; the others join it by SST as
+# their containers start (the rollout puts the first host last); then it hands over to that host's own
+# container (the rollout's before_start). Nothing happens when mariadb already runs here; a stopped
+# cluster is refused with the way out.
+_BOOTSTRAP_CLUSTER = """set -eu
+creds=$(cat)
+if [ -n "$(docker ps -q --filter name=^mariadb$)" ]; then
+  echo "mariadb runs on {{ inventory_hostname }}: the cluster exists"; exit 0
+fi
+data=$(docker volume inspect mariadb | sed -n 's/.*"Mountpoint": *"\\(.*\\)".*/\\1/p')
+if [ -z "$(docker ps -q --filter name=^mariadb_bootstrap$)" ]; then
+  if [ -e "$data/CLUSTER_MARKER" ]; then
+    echo "the MariaDB cluster has data on {{ inventory_hostname }} but no node runs it:" \\
+      "start it with kolla-pulumi mariadb-recovery (the node with the most recent data bootstraps)" >&2
+    exit 1
+  fi
+  docker rm -f mariadb_bootstrap >/dev/null 2>&1 || true
+  docker run -d --name mariadb_bootstrap --network host --restart no -e BOOTSTRAP_ARGS=--wsrep-new-cluster
+{%- for key, value in container.environment.items() %} -e {{ (key ~ '=' ~ value) | quote }}{% endfor %}
+{%- for volume in container.volumes %} -v {{ volume | quote }}{% endfor %} {{ container.image | quote }} >/dev/null
+fi
+n=0
+until printf '%s\\n' "$creds" | docker exec -i mariadb_bootstrap sh -c "SYNCED" >/dev/null 2>&1; do
+  n=$((n + 1))
+  if [ $n -ge {{ database_max_timeout }} ]; then
+    echo "the bootstrap node on {{ inventory_hostname }} is not Synced after {{ database_max_timeout }} s:" >&2
+    docker logs --tail 30 mariadb_bootstrap >&2 2>&1 || true
+    exit 1
+  fi
+  sleep 1
+done
+touch "$data/CLUSTER_MARKER"
+echo "a new MariaDB cluster runs on {{ inventory_hostname }}"
+""".replace("CLUSTER_MARKER", CLUSTER_MARKER).replace("SYNCED", _SYNCED.replace('"', '\\"'))
+_HAND_OVER_BOOTSTRAP_NODE = """{% if groups['mariadb'] | length > 1 and inventory_hostname == groups['mariadb'][0] %}
+if docker inspect mariadb_bootstrap >/dev/null 2>&1; then
+  docker stop -t {{ docker_graceful_timeout }} mariadb_bootstrap >/dev/null 2>&1 || true
+  docker rm -f mariadb_bootstrap >/dev/null 2>&1 || true
+  echo "the bootstrap node hands over to mariadb on {{ inventory_hostname }}"
+fi
+{% endif %}"""
+
 SERVICE = Service(
     name="mariadb",
+    # Kolla restarts Galera nodes one at a time and waits for each to be Synced; the bootstrap host last.
+    rollout=Rollout(
+        first_host_last=True,
+        ready_checks={"mariadb": ReadyCheck(_SYNCED, _ROOT_LOGIN)},
+        before_start=_HAND_OVER_BOOTSTRAP_NODE,
+    ),
     enable_flag="enable_mariadb",
     depends_on=("common",),
     passwords=("database_password", "mariadb_monitor_password"),
@@ -114,6 +180,13 @@ SERVICE = Service(
             environment={"KOLLA_BOOTSTRAP": "", "DB_MAX_TIMEOUT": "{{ database_max_timeout }}"},
             secret_environment={"DB_ROOT_PASSWORD": "{{ database_password }}"},
             skip_if="test -d /var/lib/mysql/mysql",
+        ),
+        HostJob(
+            name="mariadb_bootstrap_cluster",
+            container_key="mariadb",
+            script=_BOOTSTRAP_CLUSTER,
+            stdin=_ROOT_LOGIN,
+            when=_clustered,
         ),
         # Kolla's register.yml, on the first host itself (not through the VIP: proxysql comes later and
         # needs these users). The shard root user every other service's database job logs in as.

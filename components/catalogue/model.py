@@ -164,6 +164,21 @@ class ExecJob:
 
 
 @dataclass(frozen=True)
+class HostJob:
+    """A shell script run on the host itself (its docker CLI at hand), on the first host of
+    `container_key`'s group, before the service's containers, when `when` holds there. The script (Jinja)
+    sees the host's context and `container`, that container rendered for the host (its image, volumes,
+    environment); secret values reach it on stdin (one per line, in `stdin` order). It runs again when
+    that container's image or config changes."""
+
+    name: str
+    container_key: str
+    script: str
+    stdin: tuple[str, ...] = ()
+    when: Predicate = always
+
+
+@dataclass(frozen=True)
 class KeystoneService:
     """A catalogue entry (Kolla's `<svc>_ks_services` item): endpoint URLs by interface, Jinja."""
 
@@ -210,7 +225,45 @@ class KeystoneRegistration:
     user_roles: tuple[KeystoneGrant, ...] = ()
 
 
-Job = DatabaseJob | BootstrapJob | ExecJob | KeystoneRegistration
+Job = DatabaseJob | BootstrapJob | ExecJob | HostJob | KeystoneRegistration
+
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    """How a container is known ready when its own healthcheck cannot tell at that point (MariaDB's
+    logs in as a user created only later): `command` runs in the container (`docker exec -i`, sh) with
+    the `stdin` lines (Jinja; they may hold secrets) on its standard input; exit 0 means ready."""
+
+    command: str
+    stdin: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How a service's containers are replaced across its hosts (components/rollout.py orders them).
+
+    Hosts go in batches of `batch` (a count, or a share of the hosts as Kolla's `serial`: "33%");
+    `first_host_last` puts the first host in the last batch (Galera's bootstrap node rejoins last).
+    Hosts in none but the `together` node groups (compute hosts: many, serving no API) are replaced
+    together, in one last batch, as Kolla restarts them: no compute host waits for another. A
+    batch's containers are replaced once the previous batch serves again: its containers in `ready`
+    (default: every one with a healthcheck or a ready check) pass their healthcheck, or `ready_checks`
+    where given, within `ready_timeout` seconds, and the load balancers send to it again.
+
+    Hooks, shell on the host (Jinja, per host; empty renders skip): `before_start` before the host's
+    containers are created; `before_ready` once they exist, before readiness is awaited; `after_ready`
+    once they serve; `before_stop` before they stop (after the load balancers drained them)."""
+
+    batch: str = "1"
+    first_host_last: bool = False
+    together: tuple[str, ...] = ("compute",)
+    ready: tuple[str, ...] | None = None
+    ready_checks: Mapping[str, ReadyCheck] = field(default_factory=dict)
+    ready_timeout: int = 600
+    before_start: str = ""
+    before_ready: str = ""
+    after_ready: str = ""
+    before_stop: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,6 +283,7 @@ class Service:
     passwords: tuple[str, ...] = ()
     variables: Mapping[str, Any] = field(default_factory=dict)
     named_volumes: tuple[str, ...] = ()
+    rollout: Rollout = field(default_factory=Rollout)
 
     def container(self, key: str) -> Container:
         for c in self.containers:

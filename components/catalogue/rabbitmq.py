@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.catalogue.model import BootstrapJob, ConfigFile, Container, Frontend, Healthcheck, Service
+from components.catalogue.model import BootstrapJob, ConfigFile, Container, Frontend, Healthcheck, Rollout, Service
 from components.catalogue.volumes import default_volumes
 
 
@@ -10,9 +10,14 @@ def _file(template: str, dest: str, perm: str = "0600", source: str = "") -> Con
     return ConfigFile(f"rabbitmq/{template}", dest, "rabbitmq", perm, source=source)
 
 
+_DRAIN = "{% if groups['rabbitmq'] | length > 1 %}docker exec rabbitmq rabbitmq-upgrade drain{% endif %}"
+
 SERVICE = Service(
     name="rabbitmq",
     enable_flag="enable_rabbitmq",
+    # Kolla's restart_services.yml: a clustered node is drained first (its clients move, its queue
+    # leaders transfer), then restarted; the next node waits until this one is healthy again.
+    rollout=Rollout(before_stop=_DRAIN),
     passwords=("rabbitmq_password", "rabbitmq_cluster_cookie"),
     variables={
         "project_name": "rabbitmq",
@@ -28,6 +33,8 @@ SERVICE = Service(
         "rabbitmq_pid_file": "/var/lib/rabbitmq/mnesia/rabbitmq.pid",
         "rabbitmq_server_additional_erl_args": "+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none",
         "rabbitmq_cluster_partition_handling": "pause_minority",
+        # Discovery rounds a new node makes before it starts on its own (see rabbitmq.conf.j2).
+        "rabbitmq_discovery_retry_limit": 2,
         "rabbitmq_extra_config": {},
         "rabbitmq_enabled_plugins": lambda c: (
             [{"name": "rabbitmq_management", "enabled": True}]

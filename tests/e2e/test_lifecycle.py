@@ -184,7 +184,8 @@ def test_keystone_registration_runs_against_the_real_keystone_and_converges(bed)
     from components.catalogue import glance
     from components.catalogue.model import KeystoneRegistration
     from components.config.stack import resolve_stack_config
-    from components.deployment import keystone_registration_params, plan_deployment
+    from components.deployment import plan_deployment
+    from components.jobs import keystone_registration_params
     from components.render import NO_OVERRIDES
     from components.scripts import register_in_keystone
 
