@@ -228,7 +228,8 @@ class Upgrade(Verb):
 
 class Preview(Verb):
     """Show what deploy would change, without changing anything: `preview` (--diff: property by
-    property)."""
+    property), then, for each service whose containers would be replaced, the order in which its hosts
+    are: one batch after the other, each serving again before the next is touched."""
 
     name = "preview"
 
@@ -236,12 +237,26 @@ class Preview(Verb):
         parser.add_argument("--diff", action="store_true", help="show each changed property")
 
     def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+
         stack = ctx.stack()
+        plan = plan_deployment(resolved_config(stack))
         reporter = ctx.reporter
         text = reporter.info if reporter.mode in ("live", "lines") else None
-        on_event = reporter.on_event if reporter.mode == "json" else None
+        events: list[auto.EngineEvent] = []
+
+        def on_event(event: auto.EngineEvent) -> None:
+            events.append(event)
+            if reporter.mode == "json":
+                reporter.on_event(event)
+
         result = verbs.preview(stack, diff=ctx.args.diff, on_event=on_event, on_output=text)
         reporter.result(reporter.summary(self.name, dict(result.change_summary)))
+        order = verbs.replacement_order(plan, verbs.replaced_names(events))
+        if order and reporter.mode != "json":
+            reporter.result("replacement order (a batch of hosts at a time, each serving again before the next):")
+            for line in verbs.describe_order(order):
+                reporter.result(f"  {line}")
         return OK
 
 
@@ -314,6 +329,34 @@ class Prechecks(Verb):
         return OK if all(c.ok for c in checks) else PRECHECKS_FAILED
 
 
+class MariadbRecovery(Verb):
+    """Start the Galera cluster again after every node stopped (kolla-ansible mariadb_recovery), without
+    Pulumi: over the pinned SSH, each mariadb host's position is read (grastate.dat's seqno, or
+    --wsrep-recover's), the most recent one (or --host) bootstraps a new primary component, the others'
+    containers start again and rejoin one at a time, each waited for until Synced. Containers are
+    started, never re-created: a deploy afterwards changes nothing."""
+
+    name = "mariadb-recovery"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--host", metavar="H", help="bootstrap from this host instead of the most recent one")
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import mariadb_recovery
+
+        config = resolved_config(ctx.stack())
+        try:
+            mariadb_recovery.recover(
+                config, plan_deployment(config), host=ctx.args.host, log=lambda line: print(line, file=ctx.out)
+            )
+        except mariadb_recovery.RecoveryError as exc:
+            ctx.reporter.error(str(exc))
+            return FAILED
+        return OK
+
+
 class Promote(Verb):
     """Promote a release from one stack to the next: copy the pinned release and image keys
     (openstack_release, openstack_tag, openstack_tag_suffix, kolla_base_distro(_version),
@@ -361,6 +404,7 @@ VERBS: tuple[type[Verb], ...] = (
     Preview,
     PostDeploy,
     Destroy,
+    MariadbRecovery,
     Promote,
 )
 

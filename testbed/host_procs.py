@@ -41,6 +41,12 @@ def stop(pid: int, timeout: float = 10.0) -> None:
         raise RuntimeError(f"process {pid} survived SIGKILL")
 
 
+def kill(pid: int) -> None:
+    """SIGKILL at once (a power cut, not a shutdown)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())

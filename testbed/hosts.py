@@ -5,7 +5,7 @@ UTS namespace with its own /run, /tmp, /etc (an overlay on the machine's, so /et
 /etc/docker/daemon.json, /etc/hosts and the host keys are per host), /root and /var/lib/docker. The program
 reaches it like a real server: `ssh root@10.77.0.11` with the client key, `ssh://` for Docker.
 
-    python -m testbed.hosts up [-n 2] [--fresh] | down | status [--json]
+    python -m testbed.hosts up [-n 2] [--fresh] | down | status [--json] | power-off NAME
 
 Processes are recorded under /run/kolla-pulumi-testbed/hosts/ and stopped by PID on `down`; data
 (pulled images, /etc changes) stays under /var/lib/kolla-pulumi-testbed/<name>/ between runs.
@@ -379,6 +379,22 @@ def _stop_host(name: str) -> None:
     _state_file(name).unlink(missing_ok=True)
 
 
+def power_off(name: str, *, bed: Bed = DEFAULT_BED) -> None:
+    """Cut a host's power: every process in it killed at once (containers get no shutdown), its
+    network gone; its disks (data dir: /var/lib/docker, /etc, /root) kept for `up` to boot it again."""
+    if bed.index(name) is None:
+        raise ValueError(f"{name} is not a host of this bed")
+    state = _read_state(name)
+    if state is not None:
+        for kind in ("net", "mnt"):
+            for pid in host_procs.pids_in_namespace(kind, str(state[f"{kind}_ns"])):
+                host_procs.kill(pid)
+        host_procs.stop(int(state["holder"]))  # type: ignore[call-overload]
+    host_net.delete_host_netns(_netns(name), _veth(name))
+    _state_file(name).unlink(missing_ok=True)
+    _refresh_known_hosts()
+
+
 def _known_names(bed: Bed) -> list[str]:
     names = {p.stem for p in STATE.glob("*.json")} if STATE.exists() else set()
     if host_net.NETNS_DIR.exists():
@@ -425,9 +441,11 @@ def main(argv: list[str] | None = None) -> None:
     up_cmd.add_argument("-n", type=int, default=2, help="number of hosts (default 2)")
     up_cmd.add_argument("--fresh", action="store_true", help="remove containers, volumes, /etc/kolla")
     sub.add_parser("down", help="stop every host, remove namespaces, bridge, rules, registry")
+    off_cmd = sub.add_parser("power-off", help="cut one host's power, keeping its disks (`up` boots it again)")
+    off_cmd.add_argument("name")
     status_cmd = sub.add_parser("status", help="list the hosts")
     status_cmd.add_argument("--json", action="store_true")
-    for cmd in (up_cmd, status_cmd, sub.choices["down"]):
+    for cmd in (up_cmd, status_cmd, off_cmd, sub.choices["down"]):
         cmd.add_argument("--prefix", default=DEFAULT_BED.prefix, help=argparse.SUPPRESS)
         cmd.add_argument("--first-octet", type=int, default=DEFAULT_BED.first_octet, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -443,6 +461,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.action == "down":
         down(bed=bed)
         print(f"down in {time.monotonic() - started:.1f}s")
+    elif args.action == "power-off":
+        power_off(args.name, bed=bed)
+        print(f"{args.name} off in {time.monotonic() - started:.1f}s")
     elif args.json:
         json.dump(_status(bed), sys.stdout, indent=2)
         print()

@@ -142,3 +142,12 @@ def test_galera_is_active_passive_without_proxysql(plan):
     servers = [line.split() for line in cfg.splitlines() if line.strip().startswith("server ")]
     assert [s[1] for s in servers] == list(CONTROLLERS)
     assert [("backup" in s) for s in servers] == [False, True, True]
+
+
+def test_the_preview_names_the_order_in_which_hosts_are_replaced(plan):
+    from components.operate.verbs import describe_order, replacement_order
+
+    replaced = {"h3-keystone", "h1-keystone", "h2-keystone_fernet", "h1-mariadb", "h2-mariadb", "h4-nova_compute"}
+    order = replacement_order(plan, replaced)
+    assert order == {"mariadb": [["h2"], ["h1"]], "keystone": [["h1"], ["h2"], ["h3"]], "nova-cell": [["h4"]]}
+    assert describe_order(order) == ["mariadb: h2 -> h1", "keystone: h1 -> h2 -> h3", "nova-cell: h4"]

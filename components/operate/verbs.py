@@ -154,6 +154,38 @@ def preview(
     return stack.preview(diff=diff or None, on_event=on_event, on_output=on_output)
 
 
+REPLACING = {"replace", "create-replacement", "delete-replaced"}
+
+
+def replaced_names(events: Iterable[auto.EngineEvent]) -> set[str]:
+    """The names of the resources a preview's events say will be replaced."""
+    names = set()
+    for event in events:
+        pre = event.resource_pre_event
+        if pre and pre.metadata.op.value in REPLACING:
+            names.add(pre.metadata.urn.rsplit("::", 1)[-1])
+    return names
+
+
+def replacement_order(plan: DeploymentPlan, replaced: Iterable[str]) -> dict[str, list[list[str]]]:
+    """Per service with replaced containers, the batches of hosts they are replaced in, in order (the
+    rollout's batches, keeping only the hosts where something is replaced)."""
+    replaced = set(replaced)
+    order: dict[str, list[list[str]]] = {}
+    for service_plan in plan.services:
+        hosts = {c.host for c in service_plan.containers if f"{c.host}-{c.container_name}" in replaced}
+        if not hosts:
+            continue
+        batches = service_plan.batches or [sorted(hosts)]
+        order[service_plan.service.name] = [[h for h in batch if h in hosts] for batch in batches if hosts & set(batch)]
+    return order
+
+
+def describe_order(order: dict[str, list[list[str]]]) -> list[str]:
+    """One line per service: `keystone: h1 -> h2 -> h3`, hosts of one batch joined with `+`."""
+    return [f"{service}: {' -> '.join('+'.join(batch) for batch in batches)}" for service, batches in order.items()]
+
+
 def service_images(plan: DeploymentPlan, service: str) -> dict[str, set[str]]:
     """host -> the image references the service's containers use there."""
     images: dict[str, set[str]] = {}

@@ -17,6 +17,10 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 # Per-host /etc: an overlay on the machine's own, writes go to the host's upper dir.
 mount -t overlay overlay \
     -o "lowerdir=/etc,upperdir=$TB_DATA/etc/upper,workdir=$TB_DATA/etc/work" /etc
+# What a real machine's boot applies from /etc/sysctl.d (systemd-sysctl), for the settings this host's
+# network namespace owns (net.*): Kolla's ip_nonlocal_bind, without which haproxy cannot bind the VIP
+# after a reboot. Others would change the whole machine, so they are left alone.
+cat /etc/sysctl.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*net\.' | sysctl -q -p /dev/stdin >/dev/null 2>&1 || true
 # A /root of its own, like a fresh install: the machine's dotfiles (and its caches, which hold the
 # test bed's client key) stay out of the hosts.
 mount --bind "$TB_DATA/root" /root

@@ -262,6 +262,28 @@ def test_fresh_removes_containers_volumes_and_etc_kolla_but_keeps_images() -> No
     assert host.ssh(f"docker image inspect {EMPTY_IMAGE}", check=False).returncode == 0
 
 
+def test_a_power_cut_keeps_the_disks_and_a_boot_restarts_containers_and_sysctls() -> None:
+    """power_off kills everything at once (no shutdown); `up` boots the host again as a machine boots:
+    its data, its containers with a restart policy running again, /etc/sysctl.d's net.* applied."""
+    _bed_available()
+    (host,) = hosts.up(1, bed=OWN_BED)
+    _ensure_empty_image(host)
+    run = "docker run -d --name kp-power --restart unless-stopped --network host -v /usr:/usr:ro"
+    host.ssh(f"docker rm -f kp-power >/dev/null 2>&1; {run} {EMPTY_IMAGE} /bin/sleep 3600 >/dev/null")
+    probe = "/etc/sysctl.d/99-kp-probe.conf"
+    host.ssh(f"echo 'net.ipv4.ip_nonlocal_bind = 1' > {probe} && sysctl -q -w net.ipv4.ip_nonlocal_bind=1")
+    state = json.loads(hosts._state_file(host.name).read_text())
+    hosts.power_off(host.name, bed=OWN_BED)
+    assert not host_procs.alive(state["holder"])
+    assert host_procs.pids_in_namespace("net", state["net_ns"]) == []
+    assert hosts.hosts(bed=OWN_BED) == []
+    hosts.up(1, bed=OWN_BED)
+    assert host.ssh("sysctl -n net.ipv4.ip_nonlocal_bind").stdout.strip() == "1"
+    running = host.ssh("docker inspect -f '{{.State.Running}}' kp-power", check=False).stdout.strip()
+    assert running == "true"
+    host.ssh(f"docker rm -f kp-power; rm -f {probe}")
+
+
 def test_down_leaves_nothing_behind() -> None:
     """DESTRUCTIVE for its own bed only: up, then down, then look for leftovers."""
     _bed_available()
