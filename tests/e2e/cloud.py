@@ -5,11 +5,15 @@ extra) run on this machine against the hosts' APIs. What init-runonce does, redu
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +114,28 @@ class Cloud:
             return server if server["status"] in ("ACTIVE", "ERROR") else {}
 
         return self.wait_for(f"server {name} built", probe, timeout)
+
+
+def horizon_login(address: str, user: str, password: str) -> tuple[str, str]:
+    """Horizon's login form at `address`, posted as a browser would; where it lands and the page."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), urllib.request.ProxyHandler({}))
+    login_url = f"http://{address}/auth/login/"
+    page = browser.open(login_url, timeout=120).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, page[:2000]
+    form = {
+        "csrfmiddlewaretoken": token.group(1),
+        "region": "default",
+        "domain": "Default",
+        "username": user,
+        "password": password,
+    }
+    request = urllib.request.Request(
+        login_url, data=urllib.parse.urlencode(form).encode(), headers={"Referer": login_url}
+    )
+    landed = browser.open(request, timeout=120)
+    return landed.url, landed.read().decode()
 
 
 def container_starts(host: Any) -> dict[str, str]:

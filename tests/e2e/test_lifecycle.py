@@ -223,7 +223,8 @@ def test_keystone_registration_runs_against_the_real_keystone_and_converges(bed)
 def test_config_change_replaces_exactly_its_containers(bed):
     stack = bed["stack"](memcached_max_memory="128")
     _, steps = planned(stack)
-    assert {name for op, name in steps if op == "replace"} == {"h1-memcached"}
+    # The container, and its serving gate (the wait until the new one is healthy).
+    assert {name for op, name in steps if op == "replace"} == {"h1-memcached", "h1-memcached-serving"}
     assert {name for op, name in steps if op == "update"} == {"h1-memcached-config"}
     before = ids(bed)
     stack.up()
@@ -306,7 +307,7 @@ def test_shell_preview_gives_the_same_plan(bed, tmp_path):
     document = json.loads(shell.stdout)
     shell_steps = {(s["op"], s["urn"].rsplit("::", 1)[-1]) for s in document.get("steps", []) if s["op"] in PLAN_OPS}
     assert shell_steps == api_steps
-    assert {name for op, name in api_steps if op == "replace"} == {"h1-memcached"}
+    assert {name for op, name in api_steps if op == "replace"} == {"h1-memcached", "h1-memcached-serving"}
 
 
 def test_nothing_secret_in_state_logs_outputs_or_containers(bed):

@@ -7,13 +7,10 @@ stack completes; the admin logs in to the dashboard.
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import re
 import shlex
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +18,7 @@ import pytest
 
 from tests.e2e import secret_scan
 from tests.e2e.bed import clean_bed
-from tests.e2e.cloud import AGENTS, Cloud, compute_config
+from tests.e2e.cloud import AGENTS, Cloud, compute_config, horizon_login
 from tests.e2e.test_lifecycle import containers
 
 pytestmark = pytest.mark.e2e
@@ -138,27 +135,10 @@ def test_a_heat_stack_completes(cloud):
 def test_the_admin_logs_in_to_the_dashboard(cloud):
     """Horizon's login form, posted as a browser would: keystone accepts the stack's admin password and
     the dashboard shows the admin's project."""
-    jar = http.cookiejar.CookieJar()
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    login_url = "http://10.77.0.11/auth/login/"
-    page = browser.open(login_url, timeout=120).read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert token, page[:2000]
     password = re.search(r"OS_PASSWORD='([^']+)'", cloud["up"].outputs["admin_openrc"].value)
     assert password
-    form = {
-        "csrfmiddlewaretoken": token.group(1),
-        "region": "default",
-        "domain": "Default",
-        "username": "admin",
-        "password": password.group(1),
-    }
-    request = urllib.request.Request(
-        login_url, data=urllib.parse.urlencode(form).encode(), headers={"Referer": login_url}
-    )
-    landed = browser.open(request, timeout=120)
-    body = landed.read().decode()
-    assert landed.url.rstrip("/").endswith(("/project", "/identity", "/admin")), landed.url
+    url, body = horizon_login("10.77.0.11", "admin", password.group(1))
+    assert url.rstrip("/").endswith(("/project", "/identity", "/admin")), url
     assert "Log Out" in body or "Sign Out" in body, body[:2000]
 
 

@@ -116,6 +116,8 @@ EXPECTED_FILES = {
         "/var/lib/kolla/venv/lib/python3/site-packages/heat_dashboard/enabled",
         "/etc/openstack-dashboard/local_settings.d",
     ],
+    "haproxy": ["/usr/sbin/haproxy", "/usr/local/bin/kolla_ensure_haproxy_latest_config", "/var/lib/kolla/haproxy"],
+    "keepalived": ["/usr/sbin/keepalived", "/check_alive.sh", "/usr/local/bin/kolla_extend_start", "/usr/bin/mysql"],
 }
 BASE_FILES = ["/usr/local/bin/kolla_start", "/usr/local/bin/kolla_set_configs", "/usr/bin/dumb-init", "/usr/bin/sudo"]
 
