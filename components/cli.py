@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +26,7 @@ from components.operate.progress import Reporter
 from components.operate.promote import Change, PromoteError
 from components.operate.workspace import ROOT, open_stack, resolved_config
 
-OK, FAILED, USAGE, PRECHECKS_FAILED, ABORTED = 0, 1, 2, 3, 4
+OK, FAILED, USAGE, PRECHECKS_FAILED, ABORTED, NO_ENGINE = 0, 1, 2, 3, 4, 5
 
 EPILOG = """\
 exit codes:
@@ -32,8 +34,10 @@ exit codes:
   1  the operation failed (the engine reported an error; a post-destroy volume removal failed)
   2  usage or config error: bad arguments, an unknown or missing stack, ConfigError from the stack
      config (its message is printed), unreadable import input, an unknown service name
-  3  prechecks failed (the table shows which)
+  3  prechecks failed, or check found a container missing, stopped or unhealthy (the table shows which)
   4  aborted: no confirmation (refused at a prompt, or no terminal to ask on and no --yes)
+  5  no `pulumi` engine on PATH
+  (2 also: an invalid stack name, a --project-dir that is not a readable Pulumi project)
 
 environment: as for the pulumi CLI. The backend comes from PULUMI_BACKEND_URL or Pulumi.yaml (or
 `pulumi login`), the passphrase from PULUMI_CONFIG_PASSPHRASE(_FILE), plugins and credentials from
@@ -329,6 +333,50 @@ class Prechecks(Verb):
         return OK if all(c.ok for c in checks) else PRECHECKS_FAILED
 
 
+class Check(Verb):
+    """Check every planned container on its host (kolla-ansible check), without Pulumi: over the
+    pinned SSH, its state and healthcheck status, as a table. Exit 3 when one is missing, not running
+    or unhealthy."""
+
+    name = "check"
+    engine = False
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import health
+
+        config = resolved_config(ctx.stack())
+        rows = health.check(config, plan_deployment(config))
+        if ctx.args.json:
+            for row in rows:
+                print(json.dumps({**vars(row), "ok": row.ok}, sort_keys=True), file=ctx.out)
+        else:
+            print(health.table(rows), file=ctx.out)
+        return OK if all(r.ok for r in rows) else PRECHECKS_FAILED
+
+
+class Genconfig(Verb):
+    """Render every host's files into a directory without touching a host (kolla-ansible genconfig):
+    <dir>/<host>/<container>/<file>, as the hosts hold them under /etc/kolla/<container>/. They hold
+    passwords: directories 0700, files 0600. The operator's diff before a change."""
+
+    name = "genconfig"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dir", required=True, type=Path, help="where to write (created if missing)")
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate.genconfig import genconfig
+
+        config = resolved_config(ctx.stack())
+        written = genconfig(plan_deployment(config), ctx.args.dir)
+        hosts = len({p.relative_to(ctx.args.dir).parts[0] for p in written})
+        print(f"wrote {len(written)} files for {hosts} host(s) under {ctx.args.dir}", file=ctx.out)
+        return OK
+
+
 class MariadbRecovery(Verb):
     """Start the Galera cluster again after every node stopped (kolla-ansible mariadb_recovery), without
     Pulumi: over the pinned SSH, each mariadb host's position is read (grastate.dat's seqno, or
@@ -404,6 +452,8 @@ VERBS: tuple[type[Verb], ...] = (
     Preview,
     PostDeploy,
     Destroy,
+    Check,
+    Genconfig,
     MariadbRecovery,
     Promote,
 )
@@ -452,6 +502,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Pulumi's stack names: a name, or org/name, or org/project/name, of letters, digits, '-', '_', '.'.
+_STACK_NAME = re.compile(r"(?:[A-Za-z0-9_.\-]+/){0,2}[A-Za-z0-9_.\-]+")
+
+
+def _refused_before_start(args: argparse.Namespace) -> tuple[int, str] | None:
+    """What makes any verb fail before it starts, as (exit code, message)."""
+    for option, name in (
+        ("--stack", args.stack),
+        ("--from", getattr(args, "source", None)),
+        ("--to", getattr(args, "target", None)),
+    ):
+        if name is not None and not _STACK_NAME.fullmatch(name):
+            return (
+                USAGE,
+                f"{option} {name!r}: expected a stack name (letters, digits, '-', '_', '.'; "
+                "org/ and project/ prefixes allowed)",
+            )
+    project = Path(args.project_dir)
+    settings = project / "Pulumi.yaml"
+    if not project.is_dir() or not settings.is_file() or not os.access(settings, os.R_OK):
+        return USAGE, f"--project-dir {project}: expected a readable Pulumi project directory (with its Pulumi.yaml)"
+    if shutil.which("pulumi") is None:
+        return (
+            NO_ENGINE,
+            "no `pulumi` engine on PATH: install the Pulumi CLI and put it on PATH "
+            "(`bash .ci/setup` builds one into ~/.cache/kolla-pulumi/engine)",
+        )
+    return None
+
+
 def _engine_error(exc: auto.CommandError) -> tuple[int, str]:
     text = str(exc)
     if "invalid stack config" in text:
@@ -474,6 +554,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
     if not args.stack and verb.name != "promote":
         print(f"kolla-pulumi {verb.name}: error: --stack is required", file=sys.stderr)
         return USAGE
+    refused = _refused_before_start(args)
+    if refused:
+        code, message = refused
+        print(f"kolla-pulumi {verb.name}: error: {message}", file=sys.stderr)
+        return code
     ctx = Context(args, out, stdin or sys.stdin)
     try:
         return verb.run(ctx)
@@ -490,6 +575,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
         code, message = _engine_error(exc)
         ctx.reporter.error(message)
         return code
+    except OSError as exc:  # a file or program the verb needed went away meanwhile
+        ctx.reporter.error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return FAILED
 
 
 if __name__ == "__main__":

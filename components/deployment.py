@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jinja2
 import pulumi
 
-from components import haproxy, serving
+from components import haproxy, listeners, serving
 from components.catalogue import SERVICES
 from components.catalogue.model import Service
+from components.config.errors import ConfigError
 from components.config.inventory import NODE_GROUPS
 from components.config.stack import StackConfig
 from components.context import base_context, host_context, put_address_in_context, render_template
@@ -26,6 +28,7 @@ from components.jobs import JobScope, resolve_job
 from components.placement import hosts_for, service_enabled
 from components.render import (
     RenderedContainer,
+    RenderError,
     render_container,
 )
 from components.rollout import rollout_batches
@@ -130,16 +133,29 @@ def _rollout(
     return batches, tuple(gates)
 
 
+# What rendering refuses: an operator's file that does not parse or render, listeners claimed twice.
+_RENDER_PROBLEMS = (RenderError, jinja2.TemplateError, haproxy.FrontendConflict)
+
+
 def plan_deployment(config: StackConfig) -> DeploymentPlan:
-    """Render every enabled service for every host it is placed on, and its jobs."""
+    """Render every enabled service for every host it is placed on, and its jobs.
+
+    Raises ConfigError listing every problem only rendering finds (each operator file's, once), so a
+    stack that renders is one whose every container can be declared."""
     variables = [s.variables for s in SERVICES]
     base = base_context(config.globals.values, config.inventory, config.passwords, variables)
     contexts = {name: host_context(base, host, variables) for name, host in config.inventory.hosts.items()}
     secrets = config.passwords.all_strings()
+    # Ordered, each once (an override file fails on every host alike).
+    problems: dict[str, None] = dict.fromkeys(config.custom.unreadable)
     lb = _load_balancers(config, base)
     # As the first loadbalancer host renders them (the members are the same for every host).
     lb_ctx = contexts[lb.stats_urls[0][0]] if lb else base
-    gathered = haproxy.gather_frontends(SERVICES, config.inventory, lb_ctx, contexts) if lb else {}
+    try:
+        gathered = haproxy.gather_frontends(SERVICES, config.inventory, lb_ctx, contexts) if lb else {}
+    except haproxy.FrontendConflict as exc:
+        problems[f"haproxy: {exc}"] = None
+        gathered = {}
     plans = []
     for service in SERVICES:
         if not service_enabled(service, base):
@@ -151,10 +167,13 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
             render = functools.partial(haproxy.render_loadbalancer, SERVICES, config.inventory, contexts)
         for container in service.containers:
             for host in hosts_for(service, container, config.inventory, base, contexts):
-                rendered[(host.name, container.key)] = render(
-                    service, container, contexts[host.name], config.custom, secrets
-                )
-        if not rendered:
+                try:
+                    rendered[(host.name, container.key)] = render(
+                        service, container, contexts[host.name], config.custom, secrets
+                    )
+                except _RENDER_PROBLEMS as exc:
+                    problems.update(dict.fromkeys(getattr(exc, "problems", None) or [str(exc)]))
+        if not rendered or problems:
             continue
         jobs = [
             _with_masks(spec, rendered, secrets)
@@ -171,6 +190,11 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
                 gates=gates,
             )
         )
+    if not problems:
+        port_settings = {k: v for k, v in config.globals.values.items() if k.endswith("_port")}
+        problems.update(dict.fromkeys(listeners.conflicts(listeners.backend_ports(plans, contexts), port_settings)))
+    if problems:
+        raise ConfigError(problems)
     return DeploymentPlan(
         services=tuple(plans),
         host_contexts=contexts,
@@ -225,10 +249,11 @@ class Deployment(pulumi.ComponentResource):
     """Every host and service of a stack."""
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Rendered before anything is registered: a problem only rendering finds stops the run clean.
+        self.plan = plan_deployment(config)
         super().__init__("kolla:infra:Deployment", name, None, opts)
         for notice in config.notices:
             pulumi.log.warn(notice)
-        self.plan = plan_deployment(config)
         base = self.plan.base
         registry = str(base["docker_registry"]) or None
         daemon_json = kolla_daemon_json(registry, bool(base["docker_registry_insecure"]), base["docker_custom_config"])

@@ -30,6 +30,7 @@ from components.render import (
     config_json,
     container_context,
     render_container,
+    render_override,
 )
 
 LOADBALANCER = "loadbalancer"
@@ -162,7 +163,7 @@ def _service_files(
     for path, text in sorted(custom.files.items()):
         name = path.removeprefix(CUSTOM_SERVICES_DIR)
         if path.startswith(CUSTOM_SERVICES_DIR) and name.endswith(".cfg") and "/" not in name:
-            texts[name] = render_string(text, ctx)
+            texts[name] = render_override(f"{custom.root}/{path}", text, ctx)
     files: dict[str, str] = {}
     entries: list[ConfigFile] = []
     for name, text in texts.items():

@@ -34,18 +34,30 @@ PLACEHOLDER_HOST_KEY = "ssh-ed25519 AAAAplaceholder"
 
 def _stack_config(stack: str) -> tuple[dict[str, Any], list[str]]:
     path = ROOT / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(
+            [f"--stack {stack}: {path} cannot be read ({exc.strerror}); expected the stack's settings file"]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not YAML ({exc}); expected the stack's settings file"]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    config = config if isinstance(config, dict) else {}
     raw = {key: config[f"{PROJECT}:{key}"] for key in TOP_LEVEL_KEYS if f"{PROJECT}:{key}" in config}
     notes: list[str] = []
-    for name, host in (raw.get("inventory", {}).get("hosts") or {}).items():
+    inventory = raw.get("inventory")
+    hosts = inventory.get("hosts") if isinstance(inventory, dict) else None
+    for name, host in (hosts if isinstance(hosts, dict) else {}).items():
+        if not isinstance(host, dict):
+            continue
         for field, placeholder in (("private_key", PLACEHOLDER_KEY), ("host_key", PLACEHOLDER_HOST_KEY)):
             file = host.get(f"{field}_file")
             if file and not Path(os.path.expanduser(file)).exists():
                 host.pop(f"{field}_file")
                 host[field] = placeholder
                 notes.append(f"{name}: {file} does not exist yet; a placeholder stands in for the plan")
-    passwords = raw.get("passwords") or {}
+    passwords = raw.get("passwords") if isinstance(raw.get("passwords"), dict) else {}
     plain = {k: v for k, v in passwords.items() if not (isinstance(v, dict) and "secure" in v)}
     needed = {key for service in SERVICES for key in service.passwords}
     if needed - plain.keys():
@@ -60,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    raw, notes = _stack_config(args.stack)
     try:
+        raw, notes = _stack_config(args.stack)
         config = resolve_stack_config(raw)
+        plan = plan_deployment(config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    plan = plan_deployment(config)
     elapsed = time.monotonic() - started
     if args.json:
         hosts: dict[str, list[dict[str, str]]] = {}

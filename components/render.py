@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import jinja2
 
 from components.catalogue.model import BootstrapJob, ConfigFile, Container, Service
 from components.context import render_string, render_template
@@ -19,7 +22,28 @@ from components.ini_merge import IniError, merge
 
 
 class RenderError(ValueError):
-    pass
+    """What rendering refuses; `problems` holds each (one per operator file when several fail)."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(problems))
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The line of a string template an error was raised at (Jinja maps its frames to template lines)."""
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == "<template>"]
+    return lines[-1] if lines else None
+
+
+def render_override(where: str, text: str, ctx: Mapping[str, Any]) -> str:
+    """An operator's file rendered as Jinja (Kolla renders them first); an error names the file and line."""
+    try:
+        return render_string(text, ctx)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"node_custom_config: {where}:{exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        line = _template_line(exc)
+        raise RenderError(f"node_custom_config: {where}{f':{line}' if line else ''}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,8 @@ class CustomConfig:
 
     files: Mapping[str, str]
     root: str = "/etc/kolla/config"
+    # Files that could not be read as text, each with why: reported with the rendering problems.
+    unreadable: tuple[str, ...] = ()
 
     def get(self, path: str) -> str | None:
         return self.files.get(path)
@@ -71,11 +97,24 @@ def render_file(file: ConfigFile, ctx: Mapping[str, Any], custom: CustomConfig) 
     if not file.ini_overrides:
         return text
     sources = [(file.template, text)]
+    problems = []
     for path in _override_paths(file, ctx):
         override = custom.get(path)
-        if override is not None:
-            # Overrides are Jinja too, so they may use the same variables (Kolla renders them first).
-            sources.append((f"{custom.root}/{path}", render_string(override, ctx)))
+        if override is None:
+            continue
+        # Overrides are Jinja too, so they may use the same variables (Kolla renders them first).
+        where = f"{custom.root}/{path}"
+        try:
+            rendered = render_override(where, override, ctx)
+            merge([(where, rendered)])  # alone first: each file's own error, whatever the others hold
+        except RenderError as exc:
+            problems += exc.problems
+        except IniError as exc:
+            problems.append(f"node_custom_config: {exc}")
+        else:
+            sources.append((where, rendered))
+    if problems:
+        raise RenderError(*problems)
     try:
         return merge(sources)
     except IniError as exc:

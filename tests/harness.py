@@ -101,9 +101,12 @@ def _resource_name(resource: pulumi.Resource) -> str:
     return getattr(resource, "_name", "")
 
 
-def run_program(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ("passwords",)) -> Run:
-    """Run __main__.py under mocks with `config` (top-level keys of the project namespace)."""
-    mocks = RecordingMocks()
+def run_program(
+    config: Mapping[str, Any], secret_keys: tuple[str, ...] = ("passwords",), mocks: RecordingMocks | None = None
+) -> Run:
+    """Run __main__.py under mocks with `config` (top-level keys of the project namespace). Pass
+    `mocks` to see what was registered when the program raises."""
+    mocks = mocks if mocks is not None else RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
     pulumi.runtime.set_all_config(
         {f"{PROJECT}:{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in config.items()},

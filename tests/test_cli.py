@@ -8,6 +8,7 @@ import copy
 import io
 import json
 import os
+import re
 import stat
 import sys
 import types
@@ -206,6 +207,8 @@ def stacks(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeStack]:
         return found[name]
 
     monkeypatch.setattr(cli, "open_stack", open_stack)
+    # These tests need no engine: the verbs' operations are faked.
+    monkeypatch.setattr(cli.shutil, "which", lambda name: f"/opt/engine/{name}")
     return found
 
 
@@ -313,6 +316,25 @@ def test_unknown_verb_and_bad_option_exit_2(stacks: dict[str, FakeStack]) -> Non
             code = cli.main(argv, out=io.StringIO())
             raise SystemExit(code)
         assert exc.value.code == 2, argv
+
+
+def test_what_stops_any_verb_before_it_starts_has_its_exit_code_and_one_line(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cases = [
+        (["deploy", "--stack", "dev prod"], 2, "--stack 'dev prod': expected a stack name"),
+        (["promote", "--from", "dev", "--to", "stag ing"], 2, "--to 'stag ing': expected a stack name"),
+        (["deploy", "--stack", "dev", "--project-dir", str(tmp_path)], 2, "expected a readable Pulumi project"),
+        (["deploy", "--stack", "dev", "--project-dir", str(tmp_path / "none")], 2, "expected a readable Pulumi"),
+    ]
+    for argv, code, message in cases:
+        assert run(argv)[0] == code, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None)
+    assert run(["deploy", "--stack", "dev"])[0] == 5
+    assert "no `pulumi` engine on PATH" in capsys.readouterr().err
+    assert stacks["dev"].ops() == []
 
 
 def test_unknown_stack_exits_2(stacks: dict[str, FakeStack]) -> None:
@@ -586,3 +608,47 @@ def test_targets_use_the_program_type_tokens() -> None:
     globs = targets.bootstrap_targets("dev", "kolla-pulumi")
     assert targeted(globs, f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Command::h9-bootstrap-x")
     assert not targeted(globs, f"{PREFIX}kolla:infra:Deployment$kolla:infra:Host$command:remote:Commandx::h9")
+
+
+# --- check and genconfig ----------------------------------------------------------------------------
+
+
+def _inspected(script: str, states: dict[str, str]) -> Completed:
+    """What the health script prints on a host where `states` maps a container to `status health`
+    (any container not named is running and healthy; None: Docker does not know it)."""
+    lines = []
+    for name in re.findall(r"^printf '%s ' (\S+);", script, re.M):
+        state = states.get(name, "running healthy")
+        lines.append(f"{name} {state if state is not None else 'missing -'}")
+    return Completed(0, "\n".join(lines) + "\n", "")
+
+
+def test_check_is_a_table_of_every_container_and_fails_on_one_stopped_or_unhealthy(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.operate import health
+
+    monkeypatch.setattr(health, "run_script", lambda host, script: _inspected(script, {"cron": "running none"}))
+    code, out = run(["check", "--stack", "dev"])
+    assert code == 0 and "FAIL" not in out
+    assert re.search(r"h1\s+keystone\s+running\s+healthy\s+ok", out), out
+    assert re.search(r"h1\s+cron\s+running\s+none\s+ok", out), out  # no healthcheck: running is enough
+    states = {"keystone": "exited none", "memcached": "running unhealthy", "rabbitmq": None}
+    monkeypatch.setattr(health, "run_script", lambda host, script: _inspected(script, states))
+    code, out = run(["check", "--stack", "dev", "--json"])
+    rows = {r["container"]: r for r in map(json.loads, out.splitlines())}
+    assert code == 3
+    assert {name for name, r in rows.items() if not r["ok"]} == {"keystone", "memcached", "rabbitmq"}
+    assert rows["rabbitmq"]["state"] == "missing"
+
+
+def test_genconfig_writes_every_hosts_files_privately_without_touching_a_host(
+    stacks: dict[str, FakeStack], tmp_path: Path
+) -> None:
+    code, out = run(["genconfig", "--stack", "dev", "--dir", str(tmp_path / "out")])
+    assert code == 0 and stacks["dev"].ops() == [] and "for 1 host(s)" in out
+    keystone = tmp_path / "out" / "h1" / "keystone"
+    assert {"config.json", "keystone.conf"} <= {p.name for p in keystone.iterdir()}
+    assert "[database]" in (keystone / "keystone.conf").read_text()
+    assert stat.S_IMODE((keystone / "keystone.conf").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700

@@ -232,9 +232,7 @@ def test_a_vip_port_claimed_twice_names_both_frontends(plan):
 
 
 def test_a_port_override_colliding_with_mariadb_fails_the_plan():
-    with pytest.raises(
-        haproxy.FrontendConflict, match=rf"mariadb/mariadb and keystone/keystone_internal both bind {VIP}:3306"
-    ):
+    with pytest.raises(ConfigError, match=rf"mariadb/mariadb and keystone/keystone_internal both bind {VIP}:3306"):
         plan_of(lb_config(keystone_internal_port="3306"))
 
 

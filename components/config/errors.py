@@ -5,9 +5,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from pulumi import RunError
 
-class ConfigError(ValueError):
-    """Raised before any resource is declared; lists every problem so one run shows them all."""
+
+class ConfigError(RunError, ValueError):
+    """Raised before any resource is declared; lists every problem so one run shows them all.
+
+    A RunError: under the engine the language host prints the message alone, not a Python traceback."""
 
     def __init__(self, problems: Iterable[str]):
         self.problems = list(problems)

@@ -49,6 +49,48 @@ def _interface(value: Any) -> str | None:
     return None if re.fullmatch(r"[A-Za-z0-9_.\-@]{1,15}", str(value)) else "a network interface name"
 
 
+def _port(value: Any) -> str | None:
+    """A TCP port, or a Jinja expression over other ports (as Kolla's group_vars write them)."""
+    text = str(value)
+    if "{{" in text:
+        return None
+    return None if text.isdigit() and 1 <= int(text) <= 65535 else "a port number from 1 to 65535"
+
+
+# Docker's reference grammar (distribution/reference): the registry is a host name or address with an
+# optional port; the namespace is path components of lower-case letters and digits with separators.
+_DOMAIN_LABEL = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+
+
+def _registry(value: Any) -> str | None:
+    if value == "" or re.fullmatch(_DOMAIN, str(value)):
+        return None
+    return "a registry host name or address with an optional :port (no scheme, no path), or '' for Docker Hub"
+
+
+def _namespace(value: Any) -> str | None:
+    if re.fullmatch(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", str(value)):
+        return None
+    return "lower-case letters, digits and '.', '_', '-' separators, in '/'-separated parts"
+
+
+def _image_prefix(value: Any) -> str | None:
+    return None if re.fullmatch(r"[a-z0-9._-]*", str(value)) else "lower-case letters, digits, '.', '_' or '-'"
+
+
+def _fqdn(value: Any) -> str | None:
+    """An address, or a DNS name (RFC 1123 labels of at most 63 characters, 253 in all)."""
+    text = str(value)
+    if _ip(text) is None:
+        return None
+    labels = text.removesuffix(".").split(".")
+    if len(text) <= 253 and all(len(label) <= 63 and re.fullmatch(_DOMAIN_LABEL, label) for label in labels):
+        return None
+    return "an IP address or a DNS name (letters, digits and '-' in dot-separated labels)"
+
+
 # Kolla's per-release, per-distro base image version (kolla_base_distro_version_default_map); it is
 # part of every image tag. The release series listed here are the ones whose templates we render.
 DISTRO_VERSIONS = {
@@ -81,9 +123,9 @@ SETTINGS: dict[str, Setting] = {
         ),
         check=_tag_part,
     ),
-    "docker_registry": Setting(str, "quay.io"),
-    "docker_namespace": Setting(str, "openstack.kolla"),
-    "docker_image_name_prefix": Setting(str, ""),
+    "docker_registry": Setting(str, "quay.io", check=_registry),
+    "docker_namespace": Setting(str, "openstack.kolla", check=_namespace),
+    "docker_image_name_prefix": Setting(str, "", check=_image_prefix),
     "docker_registry_username": Setting(str, ""),
     "docker_registry_insecure": Setting(bool, False),
     "docker_restart_policy": Setting(str, "unless-stopped", choices=("no", "on-failure", "always", "unless-stopped")),
@@ -92,9 +134,9 @@ SETTINGS: dict[str, Setting] = {
     "config_strategy": Setting(str, "COPY_ALWAYS", choices=("COPY_ALWAYS", "COPY_ONCE")),
     # Network
     "kolla_internal_vip_address": Setting(str, required=True, check=_ip),
-    "kolla_internal_fqdn": Setting(str, lambda g: g["kolla_internal_vip_address"]),
+    "kolla_internal_fqdn": Setting(str, lambda g: g["kolla_internal_vip_address"], check=_fqdn),
     "kolla_external_vip_address": Setting(str, lambda g: g["kolla_internal_vip_address"], check=_ip),
-    "kolla_external_fqdn": Setting(str, lambda g: g["kolla_external_vip_address"]),
+    "kolla_external_fqdn": Setting(str, lambda g: g["kolla_external_vip_address"], check=_fqdn),
     "network_interface": Setting(str, "eth0", check=_interface),
     "api_interface": Setting(str, lambda g: g["network_interface"], check=_interface),
     "tunnel_interface": Setting(str, lambda g: g["network_interface"], check=_interface),
@@ -255,8 +297,10 @@ def _check_value(key: str, value: Any, setting: Setting, problems: Problems) -> 
         problems.add(f"globals.{key}", value, expected)
 
 
-def _variable_setting(default: Any) -> Setting:
+def _variable_setting(key: str, default: Any) -> Setting:
     """A Kolla variable (group_vars or a role default) a user may override; typed by its default."""
+    if key.endswith("_port"):
+        return Setting(str, default, check=_port)
     if isinstance(default, bool):
         return Setting(bool, default)
     if isinstance(default, int):
@@ -273,14 +317,17 @@ def resolve_globals(user: Mapping[str, Any] | None, variables: Mapping[str, Any]
     components.context); a user may override them in globals as in globals.yml. Overrides are returned
     in `Globals.values` too; defaults of variables are not (they may depend on the host).
     """
+    problems = Problems()
+    if user is not None and not isinstance(user, Mapping):
+        problems.add("globals", user, "a mapping of globals.yml names to values")
+        problems.raise_if_any()
     user = dict(user or {})
     variables = variables or {}
-    problems = Problems()
     given: dict[str, Any] = {}
     for key, raw in user.items():
         setting = SETTINGS.get(key)
         if setting is None and key in variables:
-            setting = _variable_setting(variables[key])
+            setting = _variable_setting(key, variables[key])
         if setting is None:
             problems.note(f"globals.{key}: unknown key{did_you_mean(key, [*SETTINGS, *variables])}")
             continue

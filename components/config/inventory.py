@@ -175,6 +175,9 @@ def _host(name: str, raw: Any, problems: Problems) -> Host | None:
 def resolve_inventory(raw: Any) -> Inventory:
     """Hosts and groups checked; service groups filled from their parents unless given."""
     problems = Problems()
+    if raw is not None and not isinstance(raw, Mapping):
+        problems.add("inventory", raw, "a mapping with `hosts` (and optionally `groups`)")
+        problems.raise_if_any()
     if not isinstance(raw, Mapping) or not isinstance(raw.get("hosts"), Mapping) or not raw.get("hosts"):
         problems.add(
             "inventory.hosts",

@@ -277,13 +277,15 @@ def resolve_passwords(raw: Any, required: Iterable[str]) -> Passwords:
         if key not in ALL_KEYS:
             problems.note(f"passwords.{key}: unknown key{did_you_mean(str(key), ALL_KEYS)}")
     missing = []
-    for key in sorted(set(required)):
+    for key in sorted(set(required) | set(raw)):
         value = raw.get(key)
         if key in SSH_KEYS:
-            if not (isinstance(value, Mapping) and value.get("private_key") and value.get("public_key")):
+            complete = isinstance(value, Mapping) and value.get("private_key") and value.get("public_key")
+            if not complete and (key in required or value not in (None, "")):
                 missing.append(key)
         elif value in (None, ""):
-            missing.append(key)
+            if key in required:
+                missing.append(key)
         elif not isinstance(value, str):
             problems.add(f"passwords.{key}", "<secret>", "a string")
     if missing:

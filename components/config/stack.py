@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
 from components.catalogue import SERVICES, service_variables
 from components.config.errors import ConfigError, Problems, did_you_mean
@@ -26,6 +27,9 @@ from components.context import GROUP_VARS
 from components.render import CustomConfig
 
 TOP_LEVEL_KEYS = ("globals", "inventory", "passwords")
+# Where `pulumi up` typed in a shell finds Pulumi.<stack>.yaml (an Automation API program run from
+# another work directory has its settings there, which this check does not see).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # enable_* flags that turn a service on (others only modify one). Those no catalogue entry
 # implements are refused when a user turns them on, and reported as off when Kolla's default is on.
@@ -152,14 +156,46 @@ def _check_vip(values: Mapping[str, Any], inventory: Inventory, problems: Proble
 
 
 def read_custom_config(root: str) -> CustomConfig:
-    """Every file under node_custom_config, if that directory exists on this machine."""
+    """Every file under node_custom_config, if that directory exists on this machine. A file that is
+    not UTF-8 text, or cannot be read, is noted as unreadable (Kolla renders every override as a
+    template), and reported with what rendering finds."""
     base = Path(os.path.expanduser(root))
     files: dict[str, str] = {}
+    unreadable: list[str] = []
     if base.is_dir():
         for path in sorted(base.rglob("*")):
-            if path.is_file():
-                files[str(path.relative_to(base))] = path.read_text()
-    return CustomConfig(files=files, root=str(base))
+            if not path.is_file():
+                continue
+            try:
+                files[str(path.relative_to(base))] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                unreadable.append(f"node_custom_config: {path}: {_unreadable(exc)}")
+    return CustomConfig(files=files, root=str(base), unreadable=tuple(unreadable))
+
+
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}); expected a text file Kolla can render as a template"
+    return f"cannot be read ({getattr(exc, 'strerror', None) or exc}); expected a readable file"
+
+
+def plain_text_passwords(stack_file: Path, project: str) -> list[str]:
+    """The `passwords.<name>` leaves `stack_file` keeps in plain text. The engine tells the program
+    only that the `passwords` object is secret (true once any leaf is), so the file itself is read."""
+    try:
+        document = yaml.safe_load(stack_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    passwords = (document.get("config") or {}).get(f"{project}:passwords")
+
+    def plain(value: Any, path: str) -> list[str]:
+        if isinstance(value, Mapping):
+            if set(value) == {"secure"}:
+                return []
+            return [found for key, inner in value.items() for found in plain(inner, f"{path}.{key}")]
+        return [] if value in (None, "") else [path]
+
+    return plain(passwords, "passwords") if isinstance(passwords, Mapping) else []
 
 
 def resolve_stack_config(raw: Mapping[str, Any], custom: CustomConfig | None = None) -> StackConfig:
@@ -191,14 +227,18 @@ def resolve_stack_config(raw: Mapping[str, Any], custom: CustomConfig | None = N
             if not service.enable_flag or values.get(service.enable_flag)
             for key in service.passwords
         }
-        try:
-            passwords = resolve_passwords(raw.get("passwords"), required)
-        except ConfigError as exc:
-            problems.items.extend(exc.problems)
+        if custom is None:
+            custom = read_custom_config(str(values["node_custom_config"]))
+    else:
+        # Which passwords are needed depends on the globals; their shape is checked regardless.
+        required = set()
+    try:
+        passwords = resolve_passwords(raw.get("passwords"), required)
+    except ConfigError as exc:
+        problems.items.extend(exc.problems)
     problems.raise_if_any()
     resolved_globals = Globals(values=values, user_set=sections["globals"].user_set)
-    if custom is None:
-        custom = read_custom_config(str(values["node_custom_config"]))
+    assert custom is not None
     return StackConfig(
         globals=resolved_globals,
         inventory=sections["inventory"],
@@ -208,21 +248,35 @@ def resolve_stack_config(raw: Mapping[str, Any], custom: CustomConfig | None = N
     )
 
 
+def _value(config: pulumi.Config, key: str) -> Any:
+    """The key's object, or its text when it is not JSON (a scalar where an object belongs is then
+    reported by the checks, naming the key, instead of failing in the SDK)."""
+    try:
+        return config.get_object(key)
+    except pulumi.config.ConfigTypeError:
+        return config.get(key)
+
+
 def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     """Read the stack's config (secrets decrypted by the engine) and check it."""
     config = config or pulumi.Config()
     prefix = f"{config.name}:"
     known = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
     keys = {k[len(prefix) :] for k in known if k.startswith(prefix)} | set(TOP_LEVEL_KEYS)
-    raw = {key: config.get_object(key) for key in sorted(keys) if config.get_object(key) is not None}
+    raw = {key: _value(config, key) for key in sorted(keys) if config.get(key) is not None}
     # The passwords must be secrets: a plain-text one would sit unencrypted in Pulumi.<stack>.yaml.
     # (Setting any path under `passwords` with --secret makes the engine treat the object as secret.)
     if "passwords" in raw and not pulumi.runtime.config.is_config_secret(config.full_key("passwords")):
+        plain = ["passwords"]
+    else:
+        plain = plain_text_passwords(PROJECT_ROOT / f"Pulumi.{pulumi.get_stack()}.yaml", config.name)
+    if plain:
         raise ConfigError(
             [
-                "passwords: stored in plain text; set them with "
-                "`pulumi config set --secret --path passwords.<name> <value>` "
-                "(or generate them with `python -m components.genpwd --stack <stack>`)"
+                f"{path}: stored in plain text in Pulumi.<stack>.yaml; expected a secret: set it with "
+                f"`pulumi config set --secret --path {path if path != 'passwords' else 'passwords.<name>'} <value>` "
+                "(or generate missing ones with `python -m components.genpwd --stack <stack>`)"
+                for path in plain
             ]
         )
     return resolve_stack_config(raw)

@@ -9,15 +9,13 @@ fake facts. The ports come from the plan: each placed container's haproxy backen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from components import listeners
 from components.config.stack import StackConfig
-from components.context import render_string
 from components.deployment import DeploymentPlan
 from components.operate.ssh import SSH_UNREACHABLE, Completed, Runner, run_script
-from components.render import container_context
 
 FACTS_SCRIPT = r"""
 echo "docker=$(docker info --format '{{.ServerVersion}}' 2>/dev/null)"
@@ -27,9 +25,6 @@ echo "running=$(docker ps --format '{{.Names}}' 2>/dev/null | tr '\n' ' ')"
 listening=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {split($2, a, ":"); print a[2]}')
 echo "listening=$(echo "$listening" | sort -u | tr '\n' ' ')"
 """
-
-_LISTEN = re.compile(r"healthcheck_listen\s+\S+\s+(\d+)")
-_CURL = re.compile(r"healthcheck_curl\s+https?://(?:\[[^\]]+\]|[^/:\s]+):(\d+)")
 
 
 @dataclass(frozen=True)
@@ -120,22 +115,7 @@ def evaluate(expect: HostExpectation, facts: HostFacts) -> list[Check]:
 
 
 def _container_ports(plan: DeploymentPlan, config: StackConfig) -> dict[str, dict[int, set[str]]]:
-    ports: dict[str, dict[int, set[str]]] = {}
-    for service_plan in plan.services:
-        service = service_plan.service
-        for rendered in service_plan.containers:
-            container = service.container(rendered.key)
-            ctx = container_context(plan.host_contexts[rendered.host], container)
-            found = set()
-            for fe in container.haproxy:
-                if fe.enabled(ctx):
-                    found.add(render_string(fe.listen_port or fe.port, ctx))
-            for line in rendered.healthcheck or ():
-                found.update(_LISTEN.findall(line) + _CURL.findall(line))
-            host_ports = ports.setdefault(rendered.host, {})
-            for port in found:
-                if str(port).strip().isdigit():
-                    host_ports.setdefault(int(port), set()).add(rendered.container_name)
+    ports = listeners.backend_ports(plan.services, plan.host_contexts)
     _loadbalancer_ports(plan, config, ports)
     return ports
 

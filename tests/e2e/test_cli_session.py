@@ -6,6 +6,7 @@ did leaves a password in plain text in the state, the logs, the commands' output
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -115,6 +116,36 @@ def test_post_deploy_writes_the_openrc_and_clouds_yaml_private(session):
     assert yaml.safe_load((out / "clouds.yaml").read_text())["clouds"]
 
 
+def test_check_reports_every_container_healthy_then_one_stopped_by_hand(session):
+    assert cli(session, "check").returncode == 0
+    h1 = session["hosts"]["h1"]
+    h1.ssh("docker stop memcached")
+    try:
+        stopped = cli(session, "check", "--json", check=False)
+    finally:
+        h1.ssh("docker start memcached")
+    rows = [json.loads(line) for line in stopped.stdout.splitlines() if line.startswith("{")]
+    assert stopped.returncode == 3
+    assert [(r["host"], r["container"], r["state"]) for r in rows if not r["ok"]] == [("h1", "memcached", "exited")]
+    assert len(rows) == len(ALL_IN_ONE_CONTAINER_NAMES)
+
+
+def test_genconfig_writes_what_the_hosts_hold(session):
+    out = session["out"] / "genconfig"
+    cli(session, "genconfig", "--dir", str(out))
+    written = {
+        str(p.relative_to(out / "h1")): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (out / "h1").rglob("*")
+        if p.is_file()
+    }
+    directories = " ".join(sorted({f"/etc/kolla/{name.split('/')[0]}" for name in written}))
+    listing = session["hosts"]["h1"].ssh(f"find {directories} -type f -exec sha256sum {{}} +").stdout
+    held = {
+        path.removeprefix("/etc/kolla/"): digest for digest, path in (line.split() for line in listing.splitlines())
+    }
+    assert written and held == written, sorted(set(held.items()) ^ set(written.items()))[:10]
+
+
 def test_a_config_change_previews_and_reconfigures_exactly_its_container(session):
     key = "kolla-pulumi:globals.memcached_max_memory"
     run(session, "pulumi", "config", "set", "--stack", STACK, "--path", key, "96")
@@ -124,7 +155,8 @@ def test_a_config_change_previews_and_reconfigures_exactly_its_container(session
         for e in events
         if e.get("resourcePreEvent") and e["resourcePreEvent"]["metadata"]["op"] == "replace"
     }
-    assert replaced == {"h1-memcached"}
+    # The container, and its serving gate (the wait until the new one is healthy).
+    assert replaced == {"h1-memcached", "h1-memcached-serving"}
     before = ids(session)
     cli(session, "reconfigure", "--service", "memcached", "--quiet")
     after = ids(session)
@@ -139,6 +171,27 @@ def test_an_unknown_service_is_a_usage_error(session):
     result = cli(session, "reconfigure", "--service", "memcache", check=False)
     assert result.returncode == 2
     assert "memcached" in result.stdout + result.stderr
+
+
+def test_config_mistakes_are_one_clear_message_from_the_engine_and_the_cli(session):
+    """Typed in a shell, `pulumi preview` runs the program under the real language host: the mistakes,
+    all of them, are the engine's error message, never a Python traceback; `kolla-pulumi` exits 2."""
+    keys = {"globals.keystone_public_listen_port": "eleven", "globals.docker_namespace": "Kolla"}
+    for key, value in keys.items():
+        run(session, "pulumi", "config", "set", "--stack", STACK, "--path", f"kolla-pulumi:{key}", value)
+    try:
+        shell = run(session, "pulumi", "preview", "--stack", STACK, "--non-interactive", check=False)
+        verb = cli(session, "preview", check=False)
+    finally:
+        for key in keys:
+            run(session, "pulumi", "config", "rm", "--stack", STACK, "--path", f"kolla-pulumi:{key}")
+    assert shell.returncode != 0 and verb.returncode == 2, (shell.returncode, verb.returncode)
+    for result in (shell, verb):
+        output = result.stdout + result.stderr
+        assert "invalid stack config (2 problems)" in output, output[-3000:]
+        assert "globals.keystone_public_listen_port = 'eleven': expected a port number from 1 to 65535" in output
+        assert "globals.docker_namespace = 'Kolla': expected lower-case" in output
+        assert "Traceback" not in output and "unhandled exception" not in output, output[-3000:]
 
 
 def test_nothing_secret_in_state_logs_output_or_containers(session):

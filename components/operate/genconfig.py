@@ -1,0 +1,36 @@
+"""kolla-ansible's `genconfig`, without touching a host: every planned container's files as the
+program would write them to `/etc/kolla/<container>/` on its host, under `<directory>/<host>/`.
+
+The files hold passwords, as on the hosts: directories are created 0700 and files 0600 from their
+first byte. The operator's diff before a change: `genconfig` before and after, then `diff -r`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from components.deployment import DeploymentPlan
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def genconfig(plan: DeploymentPlan, directory: str | Path) -> list[Path]:
+    """Write `<directory>/<host>/<container>/<file>` for every planned container; the paths written."""
+    root = Path(directory)
+    written = []
+    for service in plan.services:
+        for rendered in service.containers:
+            target = root / rendered.host / rendered.key
+            target.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for parent in (root, root / rendered.host):
+                parent.chmod(0o700)
+            for name, text in sorted(rendered.files.items()):
+                _write_private(target / name, text)
+                written.append(target / name)
+    return written

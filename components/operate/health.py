@@ -1,0 +1,71 @@
+"""kolla-ansible's `check`, without Pulumi: over the pinned SSH, every planned container's state and
+healthcheck status on its host, as a table; a container missing, not running or unhealthy fails."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from components.config.stack import StackConfig
+from components.deployment import DeploymentPlan
+from components.operate.ssh import SSH_UNREACHABLE, Runner, run_script
+
+# One line per container: `<name> <status> <health>`; `missing` when Docker does not know it.
+_FORMAT = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+
+
+@dataclass(frozen=True)
+class ContainerHealth:
+    host: str
+    container: str
+    state: str  # running, exited, ..., missing, or unreachable
+    health: str  # healthy, unhealthy, starting, none (no healthcheck), or "-"
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "running" and self.health in ("healthy", "none")
+
+
+def health_script(names: list[str]) -> str:
+    lines = [
+        f"printf '%s ' {shlex.quote(n)}; docker inspect -f {shlex.quote(_FORMAT)} {shlex.quote(n)} 2>/dev/null"
+        f" || echo 'missing -'"
+        for n in names
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse(host: str, names: list[str], stdout: str) -> list[ContainerHealth]:
+    seen = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            seen[parts[0]] = ContainerHealth(host, parts[0], parts[1], parts[2])
+    return [seen.get(n, ContainerHealth(host, n, "missing", "-")) for n in names]
+
+
+def check(config: StackConfig, plan: DeploymentPlan, runner: Runner | None = None) -> list[ContainerHealth]:
+    runner = runner or run_script
+    planned: dict[str, list[str]] = {}
+    for service in plan.services:
+        for rendered in service.containers:
+            planned.setdefault(rendered.host, []).append(rendered.container_name)
+    rows = []
+    for host, names in planned.items():
+        done = runner(config.inventory.hosts[host], health_script(names))
+        if done.returncode == SSH_UNREACHABLE:
+            rows += [ContainerHealth(host, n, "unreachable", "-") for n in names]
+        else:
+            rows += parse(host, names, done.stdout)
+    return rows
+
+
+def table(rows: list[ContainerHealth]) -> str:
+    width = max([len(r.host) for r in rows] + [4])
+    name_width = max([len(r.container) for r in rows] + [9])
+    lines = [f"{'host':<{width}}  {'container':<{name_width}}  {'state':<11}  {'health':<9}  ok"]
+    lines += [
+        f"{r.host:<{width}}  {r.container:<{name_width}}  {r.state:<11}  {r.health:<9}  {'ok' if r.ok else 'FAIL'}"
+        for r in rows
+    ]
+    return "\n".join(lines)
