@@ -617,7 +617,7 @@ def _inspected(script: str, states: dict[str, str]) -> Completed:
     """What the health script prints on a host where `states` maps a container to `status health`
     (any container not named is running and healthy; None: Docker does not know it)."""
     lines = []
-    for name in re.findall(r"^printf '%s ' (\S+);", script, re.M):
+    for name in re.search(r"^for name in (.*); do$", script, re.M).group(1).split():  # type: ignore[union-attr]
         state = states.get(name, "running healthy")
         lines.append(f"{name} {state if state is not None else 'missing -'}")
     return Completed(0, "\n".join(lines) + "\n", "")

@@ -10,8 +10,24 @@ from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
 from components.operate.ssh import SSH_UNREACHABLE, Runner, run_script
 
-# One line per container: `<name> <status> <health>`; `missing` when Docker does not know it.
-_FORMAT = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+# One line per container: `<name> <status> <health>`; `missing` when Docker does not know it. A
+# container Docker still reports `starting` (its first healthcheck interval not over, e.g. just after
+# a deploy) is judged now, by running its healthcheck command in it as Docker's next check would.
+_SCRIPT = """
+for name in NAMES; do
+  state=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' \\
+    "$name" 2>/dev/null) || { echo "$name missing -"; continue; }
+  if [ "${state#* }" = starting ]; then
+    test=$(docker inspect -f '{{index .Config.Healthcheck.Test 1}}' "$name")
+    if timeout 30 docker exec "$name" sh -c "$test" >/dev/null 2>&1; then
+      state="${state% *} healthy"
+    else
+      state="${state% *} unhealthy"
+    fi
+  fi
+  echo "$name $state"
+done
+"""
 
 
 @dataclass(frozen=True)
@@ -27,12 +43,7 @@ class ContainerHealth:
 
 
 def health_script(names: list[str]) -> str:
-    lines = [
-        f"printf '%s ' {shlex.quote(n)}; docker inspect -f {shlex.quote(_FORMAT)} {shlex.quote(n)} 2>/dev/null"
-        f" || echo 'missing -'"
-        for n in names
-    ]
-    return "\n".join(lines) + "\n"
+    return _SCRIPT.replace("NAMES", " ".join(shlex.quote(n) for n in names), 1)
 
 
 def parse(host: str, names: list[str], stdout: str) -> list[ContainerHealth]:
