@@ -324,13 +324,17 @@ class Prechecks(Verb):
         from components.operate import prechecks
 
         config = resolved_config(ctx.stack())
-        checks = prechecks.run_prechecks(config, plan_deployment(config))
-        if ctx.args.json:
-            for check in checks:
-                print(json.dumps(vars(check), sort_keys=True), file=ctx.out)
-        else:
-            print(prechecks.table(checks), file=ctx.out)
-        return OK if all(c.ok for c in checks) else PRECHECKS_FAILED
+        return _checked_rows(ctx, prechecks.run_prechecks(config, plan_deployment(config)), prechecks.table)
+
+
+def _checked_rows(ctx: Context, rows: Sequence[Any], table: Callable[[list[Any]], str]) -> int:
+    """Rows with an `ok` as a table, or as JSON lines with --json; exit 3 when one is not ok."""
+    if ctx.args.json:
+        for row in rows:
+            print(json.dumps({**vars(row), "ok": row.ok}, sort_keys=True), file=ctx.out)
+    else:
+        print(table(list(rows)), file=ctx.out)
+    return OK if all(row.ok for row in rows) else PRECHECKS_FAILED
 
 
 class Check(Verb):
@@ -346,13 +350,7 @@ class Check(Verb):
         from components.operate import health
 
         config = resolved_config(ctx.stack())
-        rows = health.check(config, plan_deployment(config))
-        if ctx.args.json:
-            for row in rows:
-                print(json.dumps({**vars(row), "ok": row.ok}, sort_keys=True), file=ctx.out)
-        else:
-            print(health.table(rows), file=ctx.out)
-        return OK if all(r.ok for r in rows) else PRECHECKS_FAILED
+        return _checked_rows(ctx, health.check(config, plan_deployment(config)), health.table)
 
 
 class Genconfig(Verb):

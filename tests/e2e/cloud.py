@@ -41,6 +41,17 @@ def compute_config(groups: dict[str, list[str]], **globals_overrides: Any) -> di
     }
 
 
+def wait_until(what: str, probe: Any, timeout: float = 180) -> Any:
+    """`probe()` every 3 s until it returns something true; its last answer in the failure message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        assert time.monotonic() < deadline, f"{what}: not after {timeout:.0f} s; last answer {answer!r}"
+        time.sleep(3)
+
+
 class Cloud:
     """The openstack CLI with the stack's clouds.yaml (cloud `kolla-admin`), in its own directory."""
 
@@ -63,14 +74,7 @@ class Cloud:
         return json.loads(self.run(*args, "-f", "json").stdout)
 
     def wait_for(self, what: str, probe: Any, timeout: float = 180) -> Any:
-        """`probe()` until it returns something true; its last answer in the failure message."""
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = probe()
-            if answer:
-                return answer
-            assert time.monotonic() < deadline, f"{what}: not after {timeout:.0f} s; last answer {answer!r}"
-            time.sleep(3)
+        return wait_until(what, probe, timeout)
 
     def agents_alive(self, hosts: set[str]) -> list[dict[str, Any]]:
         """The network agents once every expected one runs on `hosts` and is alive."""

@@ -18,7 +18,7 @@ from pulumi import automation as auto
 
 from testbed.deploy import PROJECT
 from testbed.versions import ROOT
-from tests.e2e import availability
+from tests.e2e import availability, cloud
 from tests.e2e.cloud import container_starts
 
 VIP = "10.77.0.10"
@@ -71,13 +71,8 @@ def preview_steps(stack: auto.Stack) -> set[tuple[str, str]]:
 
 
 def wait_until(what: str, probe: Any, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer:
-            return answer
-        assert time.monotonic() < deadline, f"{what}: not after {timeout:.0f} s (last: {answer!r})"
-        time.sleep(3)
+    """As cloud.wait_until, with the longer wait a cluster member rejoining may take."""
+    return cloud.wait_until(what, probe, timeout)
 
 
 @dataclass
