@@ -264,3 +264,16 @@ def test_the_offline_plan_reports_a_missing_stack_file_or_a_bad_config_without_a
     assert offline_plan.main(["--stack", "broken"]) == 2
     err = capsys.readouterr().err
     assert "globals = [1, 2]: expected a mapping" in err and "inventory = 'h1': expected a mapping" in err
+
+
+def test_the_program_refuses_a_password_kept_in_plain_text_in_its_stack_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is wired into the program: the stack file beside __main__.py is read."""
+    from components.config import stack
+
+    (tmp_path / "Pulumi.test.yaml").write_text(
+        "config:\n  kolla-pulumi:passwords:\n    database_password: hunter2hunter2\n"
+    )
+    monkeypatch.setattr(stack, "PROJECT_ROOT", tmp_path)
+    assert_refused(make_config(), ["passwords.database_password: stored in plain text", "--secret"])

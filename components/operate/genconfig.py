@@ -7,17 +7,10 @@ first byte. The operator's diff before a change: `genconfig` before and after, t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from components.deployment import DeploymentPlan
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+from components.operate.verbs import write_private
 
 
 def genconfig(plan: DeploymentPlan, directory: str | Path) -> list[Path]:
@@ -31,6 +24,6 @@ def genconfig(plan: DeploymentPlan, directory: str | Path) -> list[Path]:
             for parent in (root, root / rendered.host):
                 parent.chmod(0o700)
             for name, text in sorted(rendered.files.items()):
-                _write_private(target / name, text)
+                write_private(target / name, text)
                 written.append(target / name)
     return written
