@@ -182,8 +182,10 @@ class Pull(Verb):
 
 
 class Deploy(Verb):
-    """Deploy everything (kolla-ansible deploy): `up`. --refresh reads the hosts' real state first, so
-    containers removed or changed by hand are put back."""
+    """Deploy everything (kolla-ansible deploy): `up`. First, as kolla-ansible's deploy does, the
+    containers that exist but are stopped (by `stop`, say) are started again over the pinned SSH, a
+    Galera cluster stopped on every node recovered first, and waited for until healthy. --refresh reads
+    the hosts' real state before the `up`, so containers removed or changed by hand are put back."""
 
     name = "deploy"
 
@@ -191,8 +193,49 @@ class Deploy(Verb):
         parser.add_argument("--refresh", action="store_true", help="refresh the state from the hosts first")
 
     def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import stopping
+
         stack = ctx.stack()
+        config = resolved_config(stack)
+        stopping.start_stopped(config, plan_deployment(config), log=ctx.reporter.info)
         return self.report_up(ctx, self.name, lambda e: verbs.deploy(stack, refresh=ctx.args.refresh, on_event=e))
+
+
+class Stop(Verb):
+    """Stop the containers (kolla-ansible stop), without Pulumi: over the pinned SSH, every planned
+    container (or --service's, --host's), on each host in the reverse of the deploy order. The state
+    keeps them: `deploy` starts them again (a bare `pulumi up` does not look at the hosts). Asks for the
+    stack's name on a terminal; without one, refuses unless --yes."""
+
+    name = "stop"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--service", action="append", default=[], metavar="S", help="repeatable")
+        parser.add_argument("--host", action="append", default=[], metavar="H", help="repeatable")
+        parser.add_argument("--yes", action="store_true", help="do not ask")
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import stopping
+
+        stack = ctx.stack()
+        config = resolved_config(stack)
+        plan = plan_deployment(config)
+        chosen = stopping.planned(plan, ctx.args.service, ctx.args.host)
+        count = sum(len(names) for names in chosen.values())
+        what = f"{count} containers on {', '.join(chosen)}"
+        ctx.confirm(f"Stop {what} of stack '{stack.name}'?", expected=verbs.short_name(stack))
+        rows = stopping.stop(
+            config, plan, services=ctx.args.service, hosts=ctx.args.host, log=lambda line: print(line, file=ctx.out)
+        )
+        if ctx.args.json:
+            for row in rows:
+                print(json.dumps(vars(row), sort_keys=True), file=ctx.out)
+        else:
+            print(stopping.table(rows), file=ctx.out)
+        return OK
 
 
 class Reconfigure(Verb):
@@ -375,6 +418,50 @@ class Genconfig(Verb):
         return OK
 
 
+class InitRunonce(Verb):
+    """Make a fresh cloud usable (kolla-ansible's init-runonce): the cirros image, demo-net with
+    demo-subnet and demo-router, the external network public1 (flat, physnet1), ping/ssh/heat-cfn rules
+    in the admin project's default security group, the keypair mykey, quotas for 40 m1.small servers
+    and the m1/m2 flavors. Runs in kolla_toolbox on a control host with the stack's admin credentials,
+    over the pinned SSH. Kolla's environment variables apply (CIRROS_RELEASE, IMAGE_URL, IP_VERSION,
+    DEMO_NET_CIDR, DEMO_NET_GATEWAY, DEMO_NET_DNS, ENABLE_EXT_NET, EXT_NET_CIDR, EXT_NET_RANGE,
+    EXT_NET_GATEWAY, EXT_NET_DEMO_ROUTER_ADDR). Each thing is made only when missing: a second run
+    changes nothing and says so. The image file is needed only when the image is missing: --image-file,
+    else cirros-<release>-<arch>-disk.img in /opt/cache/files or here, else downloaded from IMAGE_URL."""
+
+    name = "init-runonce"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--image-file", type=Path, metavar="F", help="the image to upload as `cirros`")
+        parser.add_argument("--image-disk-format", metavar="FMT", help="default: qcow2 if the file is, else raw")
+        key_help = "mykey's public key (default ~/.ssh/id_ecdsa.pub, generated if missing)"
+        parser.add_argument("--public-key", type=Path, metavar="K", help=key_help)
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import init_runonce as runonce
+
+        overrides = {"image_file": ctx.args.image_file, "image_disk_format": ctx.args.image_disk_format}
+        settings = runonce.settings_from(os.environ, **overrides, public_key=ctx.args.public_key)
+        config = resolved_config(ctx.stack())
+        reports = runonce.init_runonce(
+            config, plan_deployment(config), settings, log=lambda line: print(line, file=ctx.out)
+        )
+        for report in reports:
+            print(runonce.describe(report), file=ctx.out)
+        made = [r for r in reports if r["done"] in ("created", "set")]
+        differing = [r for r in reports if r["done"].startswith("differs")]
+        if made:
+            print(f"init-runonce: {len(made)} created or set, {len(reports) - len(made)} already there", file=ctx.out)
+        else:
+            print(f"nothing to do: the {len(reports)} things init-runonce makes are all there", file=ctx.out)
+        if differing:
+            print(f"{len(differing)} found but not as init-runonce makes them (left alone)", file=ctx.out)
+        print(runonce.next_steps(), file=ctx.out)
+        return OK
+
+
 class MariadbRecovery(Verb):
     """Start the Galera cluster again after every node stopped (kolla-ansible mariadb_recovery), without
     Pulumi: over the pinned SSH, each mariadb host's position is read (grastate.dat's seqno, or
@@ -450,8 +537,10 @@ VERBS: tuple[type[Verb], ...] = (
     Preview,
     PostDeploy,
     Destroy,
+    Stop,
     Check,
     Genconfig,
+    InitRunonce,
     MariadbRecovery,
     Promote,
 )

@@ -162,7 +162,7 @@ with conn.cursor() as cur:
 )
 
 
-def _in_toolbox(program: str) -> str:
+def in_toolbox(program: str) -> str:
     """Run a Python program in kolla_toolbox with stdin passed through. Kolla's kolla-toolbox image
     keeps its Python (with PyMySQL and openstacksdk) in /opt/ansible; fall back to python3."""
     script = (
@@ -174,11 +174,11 @@ def _in_toolbox(program: str) -> str:
 
 
 def set_database_variables() -> str:
-    return _in_toolbox(_SET_VARIABLES_PY)
+    return in_toolbox(_SET_VARIABLES_PY)
 
 
 def create_database() -> str:
-    return _in_toolbox(_DATABASE_PY)
+    return in_toolbox(_DATABASE_PY)
 
 
 # Runs inside kolla_toolbox: Kolla's service-ks-register through openstacksdk's cloud layer. Every
@@ -272,7 +272,7 @@ print("; ".join(done) if done else "keystone registration unchanged")
 
 
 def register_in_keystone() -> str:
-    return _in_toolbox(_KEYSTONE_PY)
+    return in_toolbox(_KEYSTONE_PY)
 
 
 def json_params(**params: object) -> str:

@@ -30,9 +30,9 @@ from pulumi.automation.events import (
 )
 
 from components import cli
-from components.operate import prechecks, targets
+from components.operate import prechecks, stopping, targets
 from components.operate.ssh import Completed
-from tests.conftest import make_config
+from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES, make_config
 
 PREFIX = "urn:pulumi:dev::kolla-pulumi::"
 DEP = f"{PREFIX}kolla:infra:Deployment::kolla"
@@ -209,6 +209,8 @@ def stacks(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeStack]:
     monkeypatch.setattr(cli, "open_stack", open_stack)
     # These tests need no engine: the verbs' operations are faked.
     monkeypatch.setattr(cli.shutil, "which", lambda name: f"/opt/engine/{name}")
+    # Nor hosts: `deploy` looks for stopped containers first, and finds every one running.
+    monkeypatch.setattr(stopping, "run_script", lambda host, script: _inspected(script, {}))
     return found
 
 
@@ -652,3 +654,167 @@ def test_genconfig_writes_every_hosts_files_privately_without_touching_a_host(
     assert "[database]" in (keystone / "keystone.conf").read_text()
     assert stat.S_IMODE((keystone / "keystone.conf").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
+
+
+# --- init-runonce -----------------------------------------------------------------------------------
+
+
+def test_init_runonce_reports_what_it_made_then_that_nothing_was_left_to_do(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from components.operate import init_runonce
+
+    answers = [
+        [{"kind": "image", "name": "cirros", "done": "missing"}],
+        [
+            {"kind": "image", "name": "cirros", "done": "created"},
+            {"kind": "flavor", "name": "m1.tiny", "done": "created"},
+        ],
+        [{"kind": "image", "name": "cirros", "done": "exists"}],
+        [
+            {"kind": "image", "name": "cirros", "done": "exists"},
+            {"kind": "flavor", "name": "m1.tiny", "done": "exists"},
+        ],
+    ]
+    sent: list[tuple[str, bytes]] = []
+
+    def toolbox(host: Any, command: str, chunks: Any) -> Completed:
+        sent.append((host.name, b"".join(chunks)))
+        return Completed(0, "".join(json.dumps(r) + "\n" for r in answers.pop(0)), "")
+
+    monkeypatch.setattr(init_runonce, "run_streamed", toolbox)
+    (tmp_path / "img").write_bytes(b"\0" * 10)
+    (tmp_path / "k.pub").write_text("ssh-ed25519 AAAA\n")
+    argv = [
+        "init-runonce",
+        "--stack",
+        "dev",
+        "--image-file",
+        str(tmp_path / "img"),
+        "--public-key",
+        str(tmp_path / "k.pub"),
+    ]
+    code, out = run(argv)
+    assert code == 0 and stacks["dev"].ops() == []
+    assert "created image cirros" in out and "created flavor m1.tiny" in out
+    assert "init-runonce: 2 created or set, 0 already there" in out and "--key-name mykey" in out
+    assert sent[1][1].endswith(b"\0" * 10)  # the image's bytes follow the parameters
+    code, out = run(argv)
+    assert code == 0 and "nothing to do: the 2 things init-runonce makes are all there" in out
+    assert not sent[3][1].endswith(b"\0" * 10)
+
+
+def test_init_runonce_refuses_kollas_variables_when_wrong_exit_2(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEMO_NET_CIDR", "10.0.0.0")
+    monkeypatch.setenv("IP_VERSION", "4")
+    code, _ = run(["init-runonce", "--stack", "dev"])
+    assert code == 2 and stacks["dev"].ops() == []
+    assert "DEMO_NET_GATEWAY='10.0.0.1': expected an address in 10.0.0.0/32" in capsys.readouterr().err
+
+
+# --- stop, and deploy after it ------------------------------------------------------------------------
+
+
+class Docker:
+    """Hosts' Docker as the stop, start and health scripts see it: container name -> state."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.state = dict.fromkeys(names, "running")
+        self.log: list[str] = []
+
+    def __call__(self, host: Any, script: str, timeout: float = 120) -> Completed:
+        if script.startswith("for name in") and "docker stop" in script:  # stop_script
+            names = re.search(r"^for name in (.*); do$", script, re.M).group(1).split()  # type: ignore[union-attr]
+            lines = []
+            for name in names:
+                was = self.state.get(name, "missing")
+                lines.append(f"{name} {'running' if was == 'running' else 'stopped' if was == 'exited' else 'missing'}")
+                if was == "running":
+                    self.state[name] = "exited"
+                    self.log.append(f"stop {name}")
+            return Completed(0, "\n".join(lines) + "\n", "")
+        if "docker start" in script:  # start_script
+            for name in re.findall(r"^docker start (\S+)", script, re.M):
+                self.state[name] = "running"
+                self.log.append(f"start {name}")
+            return Completed(0, "", "")
+        states = {n: ("running healthy" if s == "running" else "exited none") for n, s in self.state.items()}
+        return _inspected(script, states)
+
+
+def test_stop_asks_then_stops_in_reverse_deploy_order_and_deploy_starts_them_again(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.operate import health
+
+    docker = Docker(sorted(ALL_IN_ONE_CONTAINER_NAMES))
+    monkeypatch.setattr(stopping, "run_script", docker)
+    monkeypatch.setattr(health, "run_script", docker)
+    assert run(["stop", "--stack", "dev"])[0] == 4 and docker.log == []  # no terminal, no --yes
+    code, out = run(["stop", "--stack", "dev"], stdin=Tty("dev\n"))
+    assert code == 0 and stacks["dev"].ops() == []
+    assert re.search(r"h1\s+keystone\s+stopped", out), out
+    stopped = [entry.removeprefix("stop ") for entry in docker.log]
+    assert set(stopped) == ALL_IN_ONE_CONTAINER_NAMES
+    assert stopped.index("keystone") < stopped.index("mariadb") < stopped.index("kolla_toolbox")
+    assert run(["check", "--stack", "dev"])[0] == 3
+
+    docker.log.clear()
+    code, _ = run(["deploy", "--stack", "dev", "--quiet"])
+    assert code == 0 and stacks["dev"].ops() == ["up"]
+    started = [entry.removeprefix("start ") for entry in docker.log]
+    assert set(started) == ALL_IN_ONE_CONTAINER_NAMES
+    assert started.index("kolla_toolbox") < started.index("mariadb") < started.index("keystone")
+    assert run(["check", "--stack", "dev"])[0] == 0
+
+
+def test_stop_of_one_service_touches_only_its_containers_and_unknown_names_exit_2(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docker = Docker(sorted(ALL_IN_ONE_CONTAINER_NAMES))
+    monkeypatch.setattr(stopping, "run_script", docker)
+    code, out = run(["stop", "--stack", "dev", "--service", "keystone", "--yes"])
+    assert code == 0
+    assert {n for n, s in docker.state.items() if s == "exited"} == {"keystone", "keystone_ssh", "keystone_fernet"}
+    code, out = run(["stop", "--stack", "dev", "--service", "keystone", "--yes"])
+    assert code == 0 and re.search(r"h1\s+keystone\s+was stopped", out), out
+    code, _ = run(["stop", "--stack", "dev", "--service", "nova", "--host", "h9", "--yes"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--service nova: not a service of this stack" in err and "--host h9: no container" in err
+
+
+def test_deploy_recovers_a_galera_cluster_stopped_on_every_node_before_starting_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from components.config.stack import resolve_stack_config
+    from components.operate import mariadb_recovery
+    from tests.conftest import plan_of
+
+    raw = make_config(hosts=3)
+    raw["inventory"]["groups"]["control"] = ["h1", "h2", "h3"]
+    config, plan = resolve_stack_config(raw), plan_of(raw)
+    docker = Docker([])
+    per_host = {c.host: [] for s in plan.services for c in s.containers}
+    for s in plan.services:
+        for c in s.containers:
+            per_host[c.host].append(c.container_name)
+    states = {h: dict.fromkeys(names, "exited") for h, names in per_host.items()}
+    recovered: list[str] = []
+
+    def runner(host: Any, script: str) -> Completed:
+        docker.state = states[host.name]
+        return docker(host, script)
+
+    def recover(config: Any, plan: Any, **kwargs: Any) -> None:
+        recovered.append("recovered")
+        for host_states in states.values():
+            host_states["mariadb"] = "running"
+
+    monkeypatch.setattr(mariadb_recovery, "recover", recover)
+    started = stopping.start_stopped(config, plan, runner=runner, log=lambda line: None, poll=0)
+    assert recovered == ["recovered"]
+    assert "start mariadb" not in docker.log  # the recovery started the Galera nodes, not `docker start`
+    assert {(r.host, r.container) for r in started} == {(h, n) for h, names in per_host.items() for n in names}
+    assert all(s == "running" for host_states in states.values() for s in host_states.values())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +70,38 @@ def run_script(host: Host, script: str, timeout: float = 120) -> Completed:
         except FileNotFoundError:
             return Completed(SSH_UNREACHABLE, "", "the OpenSSH client `ssh` is not installed on this machine")
     return Completed(done.returncode, done.stdout, done.stderr)
+
+
+# (host, command, stdin chunks) -> result; tests pass fakes.
+StreamRunner = Callable[[Host, str, Iterable[bytes]], Completed]
+
+
+def run_streamed(host: Host, command: str, chunks: Iterable[bytes], timeout: float = 1800) -> Completed:
+    """Run `command` (a shell command line, no secret in it) on `host`, its stdin the bytes of `chunks`
+    written as they come (an image file is not held in memory). The command may exit before reading
+    them all: what it answered counts."""
+    with pinned_ssh(host) as argv:
+        try:
+            process = subprocess.Popen(
+                [*argv, command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except FileNotFoundError:
+            return Completed(SSH_UNREACHABLE, "", "the OpenSSH client `ssh` is not installed on this machine")
+        # stdout and stderr are read while stdin is written: a command answering early cannot block us.
+        with ThreadPoolExecutor(max_workers=2) as readers:
+            assert process.stdout is not None and process.stderr is not None and process.stdin is not None
+            out, err = readers.submit(process.stdout.read), readers.submit(process.stderr.read)
+            try:
+                for chunk in chunks:
+                    process.stdin.write(chunk)
+                process.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                return Completed(SSH_UNREACHABLE, "", f"no answer within {timeout:.0f} s")
+            stdout, stderr = out.result(), err.result()
+    return Completed(returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"))

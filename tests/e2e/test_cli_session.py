@@ -174,6 +174,19 @@ def test_an_unknown_service_is_a_usage_error(session):
     assert "memcached" in result.stdout + result.stderr
 
 
+def test_stop_then_deploy_starts_the_same_containers_again(session):
+    before = ids(session)
+    cli(session, "stop", "--yes")
+    stopped = ids(session)
+    assert {k: v.rsplit(":", 1)[0] for k, v in stopped.items()} == {k: v.rsplit(":", 1)[0] for k, v in before.items()}
+    assert all(v.endswith(":exited") for v in stopped.values()), stopped
+    assert cli(session, "check", check=False).returncode == 3
+    deployed = cli(session, "deploy")
+    assert "started 9 stopped containers" in deployed.stdout, deployed.stdout[-2000:]
+    assert ids(session) == before  # the same containers, running again; the `up` changed nothing
+    assert cli(session, "check").returncode == 0
+
+
 def test_config_mistakes_are_one_clear_message_from_the_engine_and_the_cli(session):
     """Typed in a shell, `pulumi preview` runs the program under the real language host: the mistakes,
     all of them, are the engine's error message, never a Python traceback; `kolla-pulumi` exits 2."""

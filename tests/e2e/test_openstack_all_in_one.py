@@ -100,23 +100,65 @@ def test_nova_compute_is_up_and_every_network_agent_alive(cloud):
     assert [(h["Hypervisor Hostname"], h["Hypervisor Type"]) for h in hypervisors] == [("h1", "QEMU")]
 
 
-def test_a_server_boots_on_a_tenant_network(cloud):
+def _init_runonce(cloud: dict[str, Any]) -> list[dict[str, str]]:
+    """`kolla-pulumi init-runonce`'s library call, with a 1 MiB raw image (no cirros offline) and a
+    key pair of the test's own."""
+    from components.deployment import plan_deployment
+    from components.operate import init_runonce as runonce
+    from components.operate.workspace import resolved_config
+
+    image = cloud["tmp"] / "runonce.raw"
+    if not image.exists():
+        image.write_bytes(b"\0" * 1048576)  # boots nowhere, but qemu runs it: the server is ACTIVE
+    settings = runonce.settings_from({}, image_file=image, public_key=cloud["tmp"] / "runonce" / "id_ecdsa.pub")
+    config = resolved_config(cloud["stack"])
+    return runonce.init_runonce(config, plan_deployment(config), settings, log=lambda line: None)
+
+
+def test_init_runonce_then_the_demo_server_boots_on_demo_net_with_mykey(cloud):
+    made = _init_runonce(cloud)
+    assert len(made) == 20 and all(r["done"] in ("created", "set") for r in made), made
     client = cloud["client"]
-    made = client.prepare_tenant_network(cloud["tmp"] / "kp.raw")
-    assert made["image"]["status"] == "active" and made["image"]["size"] == 1048576
-    assert made["subnet"]["cidr"] == "10.0.0.0/24"
-    server = client.boot("kp-vm")
+    image = client.json("image", "show", "cirros")
+    assert (image["status"], image["size"], image["disk_format"], image["visibility"]) == (
+        "active",
+        1048576,
+        "raw",
+        "public",
+    )
+    router = client.json("router", "show", "demo-router")
+    public1 = client.json("network", "show", "public1")
+    assert router["external_gateway_info"]["network_id"] == public1["id"]
+    assert public1["router:external"] is True and public1["provider:network_type"] == "flat"
+    # What init-runonce's closing lines tell the operator to run (the client has OS_CLOUD=kolla-admin).
+    from components.operate.init_runonce import next_steps
+
+    command = next_steps().split("run:", 1)[1].replace("\\\n", " ").split()
+    assert command[:2] == ["openstack", "--os-cloud=kolla-admin"], command
+    client.run(*command[2:])
+
+    def built() -> dict[str, Any]:
+        server = client.json("server", "show", "demo1")
+        return server if server["status"] in ("ACTIVE", "ERROR") else {}
+
+    server = client.wait_for("demo1 built", built, 300)
     assert server["status"] == "ACTIVE", server.get("fault")
-    assert server["OS-EXT-SRV-ATTR:host"] == "h1"
-    assert list(server["addresses"]) == ["kp-net"]
+    assert server["OS-EXT-SRV-ATTR:host"] == "h1" and server["key_name"] == "mykey"
+    assert list(server["addresses"]) == ["demo-net"]
+    assert server["flavor"]["name"] == "m1.tiny"
     # The image's bytes are in the file store on the `glance` named volume.
-    stored = cloud["h1"].ssh(f"docker exec glance_api stat -c %s /var/lib/glance/images/{made['image']['id']}")
+    stored = cloud["h1"].ssh(f"docker exec glance_api stat -c %s /var/lib/glance/images/{image['id']}")
     assert stored.stdout.strip() == "1048576"
     # QEMU (no KVM on the test-bed hosts) runs it in nova_libvirt.
     domains = cloud["h1"].ssh("docker exec nova_libvirt virsh -c qemu:///system list --name").stdout.split()
     assert len(domains) == 1, domains
     xml = cloud["h1"].ssh(f"docker exec nova_libvirt virsh -c qemu:///system dumpxml {shlex.quote(domains[0])}")
     assert "<domain type='qemu'" in xml.stdout
+
+
+def test_a_second_init_runonce_changes_nothing_and_says_so(cloud):
+    again = _init_runonce(cloud)
+    assert len(again) == 20 and all(r["done"] in ("exists", "unchanged") for r in again), again
 
 
 def test_a_heat_stack_completes(cloud):
