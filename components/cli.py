@@ -260,6 +260,23 @@ class Reconfigure(Verb):
         return self.report_up(ctx, self.name, lambda e: verbs.reconfigure(stack, ctx.args.service, plan, e))
 
 
+class DeployContainers(Verb):
+    """Deploy the containers only (kolla-ansible deploy-containers): `up` targeting every service's
+    containers, the gates and load-balancer drains around them and the images; no config file is
+    written and no job (bootstrap, db sync, registration) runs. For an image or container option
+    change; a config change needs `deploy` or `reconfigure`."""
+
+    name = "deploy-containers"
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+
+        stack = ctx.stack()
+        plan = plan_deployment(resolved_config(stack))
+        ctx.reporter.info("finding the containers (a preview)...")
+        return self.report_up(ctx, self.name, lambda e: verbs.deploy_containers(stack, plan, e))
+
+
 class Upgrade(Verb):
     """Upgrade to another release or image tag (kolla-ansible upgrade). Put the change in the stack
     config first (globals openstack_release / openstack_tag / openstack_tag_suffix, or use `promote`),
@@ -378,6 +395,57 @@ def _checked_rows(ctx: Context, rows: Sequence[Any], table: Callable[[list[Any]]
     else:
         print(table(list(rows)), file=ctx.out)
     return OK if all(row.ok for row in rows) else PRECHECKS_FAILED
+
+
+class PruneImages(Verb):
+    """Remove orphaned Kolla images (kolla-ansible prune-images), without Pulumi: over the pinned SSH,
+    on every inventory host, the images labelled kolla_version that no tag names any more. --all: also
+    every Kolla image no container uses (an older release's after an upgrade). An image a container
+    uses is never removed. Asks on a terminal; without one, refuses unless --yes."""
+
+    name = "prune-images"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--all", action="store_true", help="also tagged Kolla images no container uses")
+        parser.add_argument("--yes", action="store_true", help="do not ask")
+
+    def run(self, ctx: Context) -> int:
+        from components.operate.prune_images import prune_images
+
+        stack = ctx.stack()
+        config = resolved_config(stack)
+        what = "every Kolla image no container uses" if ctx.args.all else "orphaned (untagged) Kolla images"
+        ctx.confirm(f"Remove {what} on {', '.join(config.inventory.hosts)}?")
+        for row in prune_images(config, every_unused=ctx.args.all):
+            print(f"{row.host}: {row.removed} image layers removed, {row.reclaimed} reclaimed", file=ctx.out)
+        return OK
+
+
+class RabbitmqResetState(Verb):
+    """Force RabbitMQ's state back to a fresh node's (kolla-ansible rabbitmq-reset-state), without
+    Pulumi: over the pinned SSH, rabbitmqctl stop_app, force_reset, start_app on every rabbitmq host,
+    each step everywhere before the next, then wait until every node is online. Queues and their
+    messages are lost; users, vhosts and policies come back from Kolla's definitions.json. Asks on a
+    terminal; without one, refuses unless --yes."""
+
+    name = "rabbitmq-reset-state"
+    engine = False
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--yes", action="store_true", help="do not ask")
+
+    def run(self, ctx: Context) -> int:
+        from components.deployment import plan_deployment
+        from components.operate import rabbitmq_reset
+
+        stack = ctx.stack()
+        config = resolved_config(stack)
+        plan = plan_deployment(config)
+        hosts = rabbitmq_reset.rabbitmq_hosts(plan)
+        ctx.confirm(f"Reset RabbitMQ on {', '.join(hosts)} of stack '{stack.name}' (every queue is lost)?")
+        rabbitmq_reset.reset_state(config, plan, log=lambda line: print(line, file=ctx.out))
+        return OK
 
 
 class Check(Verb):
@@ -533,11 +601,14 @@ VERBS: tuple[type[Verb], ...] = (
     Pull,
     Deploy,
     Reconfigure,
+    DeployContainers,
     Upgrade,
     Preview,
     PostDeploy,
     Destroy,
     Stop,
+    PruneImages,
+    RabbitmqResetState,
     Check,
     Genconfig,
     InitRunonce,

@@ -32,6 +32,7 @@ from pulumi.automation.events import (
 from components import cli
 from components.operate import prechecks, stopping, targets
 from components.operate.ssh import Completed
+from components.operate.verbs import OperateError
 from tests.conftest import ALL_IN_ONE_CONTAINER_NAMES, make_config
 
 PREFIX = "urn:pulumi:dev::kolla-pulumi::"
@@ -818,3 +819,68 @@ def test_deploy_recovers_a_galera_cluster_stopped_on_every_node_before_starting_
     assert "start mariadb" not in docker.log  # the recovery started the Galera nodes, not `docker start`
     assert {(r.host, r.container) for r in started} == {(h, n) for h, names in per_host.items() for n in names}
     assert all(s == "running" for host_states in states.values() for s in host_states.values())
+
+
+# --- deploy-containers, prune-images, rabbitmq-reset-state ------------------------------------------
+
+
+def test_deploy_containers_targets_containers_and_images_but_no_config_writer_or_job(
+    stacks: dict[str, FakeStack],
+) -> None:
+    gate = f"{PREFIX}{SVC}$command:remote:Command::h1-keystone-serving"
+    stacks["dev"].preview_events = [step_event("same", gate, "command:remote:Command", KEYSTONE)]
+    code, _ = run(["deploy-containers", "--stack", "dev", "--quiet"])
+    assert code == 0 and stacks["dev"].ops() == ["preview", "up"]
+    target = stacks["dev"].last("up")["target"]
+    config_writer, job, keystone = KEYSTONE_CHILDREN
+    for urn in [keystone, MARIADB_CHILD, gate, KEYSTONE, MARIADB, DEP, *(r["urn"] for r in state_resources()[4:6])]:
+        assert targeted(target, urn), urn
+    bootstrap = state_resources()[3]["urn"]
+    for urn in [config_writer, job, bootstrap, state_resources()[6]["urn"]]:
+        assert not targeted(target, urn), urn
+
+
+def test_prune_images_asks_then_prunes_kolla_images_on_every_host(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.operate import prune_images
+
+    scripts: list[tuple[str, str]] = []
+    printed = "sha256:aaa\nsha256:bbb\nreclaimed 12.5MB\n"
+
+    def host(h: Any, script: str) -> Completed:
+        scripts.append((h.name, script))
+        return Completed(0, printed, "")
+
+    monkeypatch.setattr(prune_images, "run_script", host)
+    assert run(["prune-images", "--stack", "dev"])[0] == 4 and scripts == []
+    code, out = run(["prune-images", "--stack", "dev", "--yes"])
+    assert code == 0 and "h1: 2 image layers removed, 12.5MB reclaimed" in out
+    assert "docker image prune --force  --filter label=kolla_version" in scripts[-1][1]
+    run(["prune-images", "--stack", "dev", "--yes", "--all"])
+    assert "docker image prune --force --all --filter label=kolla_version" in scripts[-1][1]
+    assert stacks["dev"].ops() == []
+
+
+def test_rabbitmq_reset_state_runs_each_step_on_every_node_before_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.config.stack import resolve_stack_config
+    from components.operate import rabbitmq_reset
+    from tests.conftest import plan_of
+
+    raw = make_config(hosts=3)
+    raw["inventory"]["groups"]["control"] = ["h1", "h2", "h3"]
+    calls: list[tuple[str, str]] = []
+
+    def host(h: Any, script: str) -> Completed:
+        calls.append((h.name, script.split("rabbitmqctl ")[1].split()[0]))
+        return Completed(0, "", "")
+
+    rabbitmq_reset.reset_state(resolve_stack_config(raw), plan_of(raw), runner=host, log=lambda line: None)
+    steps = ["stop_app", "force_reset", "start_app", "await_online_nodes"]
+    assert calls == [(h, step) for step in steps for h in ("h1", "h2", "h3")]
+
+    def failing(h: Any, script: str) -> Completed:
+        return Completed(1, "", "Error: unable to perform an operation on node 'rabbit@h2'")
+
+    with pytest.raises(OperateError, match=r"h1: rabbitmqctl stop_app failed: Error: unable to perform"):
+        rabbitmq_reset.reset_state(resolve_stack_config(raw), plan_of(raw), runner=failing, log=lambda line: None)

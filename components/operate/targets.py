@@ -112,6 +112,27 @@ def service_targets(
     ]
 
 
+def container_targets(stack: str, project: str, resources: Iterable[Resource], jobs: set[str]) -> list[str]:
+    """Kolla's deploy-containers: every service's containers and the commands around them (serving
+    gates, load-balancer drains, before-start steps), and every image; no config writer (`*-config`)
+    and none of the `jobs` (their resource names), so no file is written and no bootstrap runs."""
+    resources = list(resources)
+    services = {r.urn for r in resources if r.type == SERVICE}
+    children = descendants(resources, services)
+    by_urn = {r.urn: r for r in resources}
+
+    def skipped(resource: Resource) -> bool:
+        return resource.type == COMMAND and (resource.name.endswith("-config") or resource.name in jobs)
+
+    chosen = {urn for urn in children if not skipped(by_urn[urn])}
+    return [
+        *ancestors(stack, project),
+        *type_globs(stack, project, SERVICE),
+        *sorted(chosen),
+        *type_globs(stack, project, f"{HOST}${REMOTE_IMAGE}"),
+    ]
+
+
 def from_state(deployment: Mapping[str, Any]) -> list[Resource]:
     """Resources of an exported state (`stack.export_stack().deployment`)."""
     return [

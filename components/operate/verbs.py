@@ -10,12 +10,19 @@ choose the operation, its targets and options.
 | pull              | up, targets: every docker RemoteImage                                          |
 | deploy            | up (refresh first with --refresh)                                              |
 | reconfigure       | up, targets: the service components' children and the images they use          |
+| deploy-containers | up, targets: containers, their gates and drains, images (no config, no job)    |
 | upgrade           | up with refresh                                                                |
 | preview           | preview (--diff: detailed diff)                                                |
 | post-deploy       | stack outputs admin_openrc, clouds_yaml -> files, mode 0600                    |
 | destroy           | destroy (--include-volumes: then the retained volumes, over the pinned SSH)    |
 | promote           | config: pinned release/image keys (+ promotable) from one stack to another     |
 | prechecks         | none: SSH checks against the plan (components/operate/prechecks.py)            |
+| check             | none: SSH, every planned container's state and health (health.py)             |
+| stop              | none: SSH, docker stop in reverse deploy order (stopping.py)                   |
+| deploy, first     | none: SSH, stopped planned containers started, Galera recovered (stopping.py)  |
+| init-runonce      | none: openstacksdk in kolla_toolbox over SSH (init_runonce.py)                 |
+| prune-images      | none: SSH, docker image prune of Kolla's images (prune_images.py)              |
+| rabbitmq-reset-st.| none: SSH, rabbitmqctl stop_app/force_reset/start_app (rabbitmq_reset.py)      |
 """
 
 from __future__ import annotations
@@ -239,6 +246,13 @@ def reconfigure(
         ):
             if target not in chosen:
                 chosen.append(target)
+    return stack.up(target=chosen, on_event=on_event, show_secrets=False)
+
+
+def deploy_containers(stack: auto.Stack, plan: DeploymentPlan, on_event: OnEvent | None = None) -> auto.UpResult:
+    """up of the containers (and their gates) and images only: no config file written, no job run."""
+    jobs = {f"{job.host}-{job.name}" for service in plan.services for job in service.jobs}
+    chosen = targets.container_targets(short_name(stack), PROJECT, known_resources(stack), jobs)
     return stack.up(target=chosen, on_event=on_event, show_secrets=False)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import time
@@ -184,6 +185,88 @@ def test_stop_then_deploy_starts_the_same_containers_again(session):
     deployed = cli(session, "deploy")
     assert "started 9 stopped containers" in deployed.stdout, deployed.stdout[-2000:]
     assert ids(session) == before  # the same containers, running again; the `up` changed nothing
+    assert cli(session, "check").returncode == 0
+
+
+def _images(session: dict[str, Any]) -> dict[str, str]:
+    """host/container -> the tags of the image it runs (the program runs containers by image id)."""
+    found = {}
+    for name, host in session["hosts"].items():
+        script = "for c in $(docker ps -aq); do docker inspect -f '{{.Name}} {{.Image}}' $c; done"
+        for line in host.ssh(script).stdout.splitlines():
+            container, image = line.split()
+            tags = host.ssh(f"docker image inspect -f '{{{{join .RepoTags \" \"}}}}' {image}").stdout.split()
+            found[f"{name}{container}"] = " ".join(sorted(tags))
+    return found
+
+
+def _rebuilt(repo: str, tag: str, new_tag: str) -> None:
+    """`repo:new_tag` in the test bed's registry: `repo:tag` with one label more, so a new image id (as
+    a rebuilt image would have), the same layers."""
+    from testbed import registry
+
+    manifest = registry.get_manifest(repo, tag)
+    assert manifest is not None, f"{repo}:{tag} not in the registry"
+    config = json.loads(registry.get_blob(repo, manifest["config"]["digest"]))
+    config["config"].setdefault("Labels", {})["kolla_pulumi.e2e_rebuild"] = new_tag
+    blob = json.dumps(config).encode()
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    registry.upload_blob(repo, digest, blob)
+    manifest["config"] = {**manifest["config"], "digest": digest, "size": len(blob)}
+    registry.put_manifest(repo, new_tag, json.dumps(manifest).encode())
+
+
+def test_deploy_containers_moves_every_container_to_a_new_tag_without_writing_config_or_running_jobs(session):
+    """Kolla's use of deploy-containers: new images under a new tag. Every container is replaced on
+    them; no config writer and no job runs, so a preview afterwards lists exactly the jobs (which read
+    the images) as pending, and `deploy` runs them."""
+    images = _images(session)
+    references = {ref for refs in images.values() for ref in refs.split()}
+    tags = {ref.rsplit(":", 1)[1] for ref in references}
+    assert len(tags) == 1, tags
+    (tag,) = tags
+    for reference in references:
+        _rebuilt(reference.split("/", 1)[1].rsplit(":", 1)[0], tag, f"{tag}-rc1")
+    key = "kolla-pulumi:globals.openstack_tag_suffix"
+    run(session, "pulumi", "config", "set", "--stack", STACK, "--path", key, "--", "-rc1")
+    before = ids(session)
+    cli(session, "deploy-containers", "--quiet")
+    after = ids(session)
+    assert set(after) == set(before) and all(after[k] != before[k] for k in before), (before, after)
+    assert all(refs.endswith(f":{tag}-rc1") for refs in _images(session).values()), _images(session)
+    events = [json.loads(line) for line in cli(session, "preview", "--json").stdout.splitlines() if line.strip()]
+    pending = {
+        e["resourcePreEvent"]["metadata"]["urn"].rsplit("::", 1)[-1]
+        for e in events
+        if e.get("resourcePreEvent") and e["resourcePreEvent"]["metadata"]["op"] not in ("same", "read")
+    }
+    assert pending and not any(name.endswith(("-config", "-serving")) for name in pending), pending
+    assert not any(name.rsplit("-", 1)[-1] in ("memcached", "keystone", "mariadb") for name in pending), pending
+    cli(session, "deploy", "--quiet")
+    assert ids(session) == after  # the jobs ran; no container was touched again
+    assert cli(session, "check").returncode == 0
+
+
+def test_prune_images_removes_an_orphaned_kolla_image_and_nothing_in_use(session):
+    h1 = session["hosts"]["h1"]
+    orphan = h1.ssh("docker commit cron").stdout.strip()  # untagged, and labelled kolla_version as cron's image
+    in_use = set(h1.ssh("docker inspect -f '{{.Image}}' $(docker ps -aq)").stdout.split())
+    assert cli(session, "prune-images", check=False).returncode == 4  # no terminal to confirm on, no --yes
+    pruned = cli(session, "prune-images", "--yes")
+    assert re.search(r"^h1: [1-9]\d* image layers removed", pruned.stdout, re.M), pruned.stdout
+    assert h1.ssh(f"docker image inspect {orphan}", check=False).returncode != 0
+    left = set(h1.ssh("docker images -q --no-trunc").stdout.split())
+    assert in_use <= left, in_use - left
+
+
+def test_rabbitmq_reset_state_empties_rabbitmq_and_kollas_definitions_come_back(session):
+    h1 = session["hosts"]["h1"]
+    h1.ssh("docker exec rabbitmq rabbitmqctl add_vhost kp-scratch")
+    cli(session, "rabbitmq-reset-state", "--yes")
+    vhosts = h1.ssh("docker exec rabbitmq rabbitmqctl list_vhosts --quiet --no-table-headers").stdout.split()
+    users = h1.ssh("docker exec rabbitmq rabbitmqctl list_users --quiet --no-table-headers").stdout
+    assert "kp-scratch" not in vhosts and "/" in vhosts, vhosts
+    assert re.search(r"^openstack\s", users, re.M), users
     assert cli(session, "check").returncode == 0
 
 
