@@ -684,6 +684,8 @@ def test_init_runonce_reports_what_it_made_then_that_nothing_was_left_to_do(
         return Completed(0, "".join(json.dumps(r) + "\n" for r in answers.pop(0)), "")
 
     monkeypatch.setattr(init_runonce, "run_streamed", toolbox)
+    services = {f"enable_{name}": True for name in ("glance", "placement", "nova", "neutron")}
+    stacks["dev"] = FakeStack(config=make_config(**services))
     (tmp_path / "img").write_bytes(b"\0" * 10)
     (tmp_path / "k.pub").write_text("ssh-ed25519 AAAA\n")
     argv = [
@@ -814,7 +816,7 @@ def test_deploy_recovers_a_galera_cluster_stopped_on_every_node_before_starting_
             host_states["mariadb"] = "running"
 
     monkeypatch.setattr(mariadb_recovery, "recover", recover)
-    started = stopping.start_stopped(config, plan, runner=runner, log=lambda line: None, poll=0)
+    started = stopping.start_stopped(config, plan, runner=runner, log=lambda line: None, poll=0, timeout=5)
     assert recovered == ["recovered"]
     assert "start mariadb" not in docker.log  # the recovery started the Galera nodes, not `docker start`
     assert {(r.host, r.container) for r in started} == {(h, n) for h, names in per_host.items() for n in names}

@@ -369,3 +369,16 @@ def test_the_program_leaves_what_differs_alone_and_says_so(aio) -> None:
     assert by_name[("router gateway", "demo-router")] == "differs: its gateway is network elsewhere"
     assert by_name[("image", "cirros")] == "missing"  # no bytes sent: nothing uploaded
     assert cloud.keypairs["mykey"].public_key == "ssh-rsa BBBBother"
+
+
+def test_a_stack_without_the_services_it_fills_is_refused_before_any_host_is_reached(tmp_path: Path) -> None:
+    from components.config.stack import resolve_stack_config
+
+    raw = make_config(enable_glance=True)  # keystone and glance only
+    settings = runonce.settings_from({}, public_key=tmp_path / "k.pub")
+
+    def unreachable(*args: Any) -> Completed:
+        raise AssertionError("no host may be reached")
+
+    with pytest.raises(OperateError, match=r"does not enable nova, neutron \(set globals enable_nova: true\)"):
+        runonce.init_runonce(resolve_stack_config(raw), plan_of(raw), settings, runner=unreachable)

@@ -57,6 +57,7 @@ DEFAULTS = {
     "EXT_NET_DEMO_ROUTER_ADDR": "",
 }
 KEYPAIR = "mykey"
+NEEDED_SERVICES = ("keystone", "glance", "nova", "neutron")  # what the things it makes live in
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,13 @@ def init_runonce(
 ) -> list[dict[str, str]]:
     """Look for the image first (no file is needed when it is there), then run every step; the reports."""
     runner = runner or run_streamed
+    enabled = [s.service.name for s in plan.services]
+    missing = [name for name in NEEDED_SERVICES if name not in enabled]
+    if missing:
+        raise OperateError(
+            f"init-runonce needs {', '.join(NEEDED_SERVICES)}; this stack does not enable {', '.join(missing)} "
+            f"(set globals enable_{missing[0]}: true)"
+        )
     host = toolbox_host(config, plan)
     command = scripts.in_toolbox(PROGRAM.read_text()).strip()
     key = public_key(settings, log)
