@@ -43,6 +43,18 @@ class DeploymentPlan:
     admin_openrc: str
     clouds_yaml: str
 
+    def containers_by_host(self) -> dict[str, list[str]]:
+        """host -> the names of the containers placed there, in deploy order."""
+        found: dict[str, list[str]] = {}
+        for service in self.services:
+            for rendered in service.containers:
+                found.setdefault(rendered.host, []).append(rendered.container_name)
+        return found
+
+    def placed(self, container_name: str) -> list[RenderedContainer]:
+        """Every host's `container_name`, as rendered, in deploy order."""
+        return [c for s in self.services for c in s.containers if c.container_name == container_name]
+
 
 # A masked value shorter than this would garble ordinary output; a PEM key is masked line by line
 # (its header lines are not secret, its body lines are 64 characters).

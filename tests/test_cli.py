@@ -785,7 +785,9 @@ def test_stop_of_one_service_touches_only_its_containers_and_unknown_names_exit_
     assert code == 0 and re.search(r"h1\s+keystone\s+was stopped", out), out
     code, _ = run(["stop", "--stack", "dev", "--service", "nova", "--host", "h9", "--yes"])
     err = capsys.readouterr().err
-    assert code == 2 and "--service nova: not a service of this stack" in err and "--host h9: no container" in err
+    assert (
+        code == 2 and "--service: service nova is not enabled in this stack" in err and "--host h9: no container" in err
+    )
 
 
 def test_deploy_recovers_a_galera_cluster_stopped_on_every_node_before_starting_the_rest(
@@ -886,3 +888,14 @@ def test_rabbitmq_reset_state_runs_each_step_on_every_node_before_the_next(monke
 
     with pytest.raises(OperateError, match=r"h1: rabbitmqctl stop_app failed: Error: unable to perform"):
         rabbitmq_reset.reset_state(resolve_stack_config(raw), plan_of(raw), runner=failing, log=lambda line: None)
+
+
+def test_tables_align_every_column_to_its_widest_cell() -> None:
+    from components.operate.columns import columns
+
+    text = columns(("host", "container", "ok"), [("h1", "keystone_fernet", "ok"), ("h10", "cron", "FAIL")])
+    assert text.splitlines() == [
+        "host  container        ok",
+        "h1    keystone_fernet  ok",
+        "h10   cron             FAIL",
+    ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
+from components.operate.columns import columns
 from components.operate.ssh import SSH_UNREACHABLE, Runner, run_script
 
 # One line per container: `<name> <status> <health>`; `missing` when Docker does not know it. A
@@ -57,12 +58,8 @@ def parse(host: str, names: list[str], stdout: str) -> list[ContainerHealth]:
 
 def check(config: StackConfig, plan: DeploymentPlan, runner: Runner | None = None) -> list[ContainerHealth]:
     runner = runner or run_script
-    planned: dict[str, list[str]] = {}
-    for service in plan.services:
-        for rendered in service.containers:
-            planned.setdefault(rendered.host, []).append(rendered.container_name)
     rows = []
-    for host, names in planned.items():
+    for host, names in plan.containers_by_host().items():
         done = runner(config.inventory.hosts[host], health_script(names))
         if done.returncode == SSH_UNREACHABLE:
             rows += [ContainerHealth(host, n, "unreachable", "-") for n in names]
@@ -72,11 +69,5 @@ def check(config: StackConfig, plan: DeploymentPlan, runner: Runner | None = Non
 
 
 def table(rows: list[ContainerHealth]) -> str:
-    width = max([len(r.host) for r in rows] + [4])
-    name_width = max([len(r.container) for r in rows] + [9])
-    lines = [f"{'host':<{width}}  {'container':<{name_width}}  {'state':<11}  {'health':<9}  ok"]
-    lines += [
-        f"{r.host:<{width}}  {r.container:<{name_width}}  {r.state:<11}  {r.health:<9}  {'ok' if r.ok else 'FAIL'}"
-        for r in rows
-    ]
-    return "\n".join(lines)
+    cells = [(r.host, r.container, r.state, r.health, "ok" if r.ok else "FAIL") for r in rows]
+    return columns(("host", "container", "state", "health", "ok"), cells)

@@ -28,13 +28,14 @@ from components import scripts
 from components.config.inventory import Host
 from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
+from components.operate import init_runonce_program as program
 from components.operate.ssh import Completed, StreamRunner, run_streamed
 from components.operate.verbs import OperateError
 
-PROGRAM = Path(__file__).with_name("init_runonce_program.py")
+PROGRAM = Path(program.__file__)  # sent to kolla_toolbox as text
 IMAGE_PATH = Path("/opt/cache/files")  # where Kolla's script looks first (CI nodes cache cirros there)
 QCOW2_MAGIC = b"QFI\xfb"
-STEPS = ("image", "network", "security_group", "keypair", "quota", "flavor")
+STEPS = tuple(program.STEPS)  # in Kolla's order
 QUOTAS = {"instances": 40, "cores": 40, "ram": 96000}  # 40 m1.small servers, as Kolla's script sets
 FLAVORS = (
     ("1", "m1.tiny", 512, 1, 1),
@@ -210,7 +211,7 @@ def public_key(settings: Settings, log: Callable[[str], None]) -> str:
 
 def toolbox_host(config: StackConfig, plan: DeploymentPlan) -> Host:
     """The first control host running kolla_toolbox (any host running it, without a control group)."""
-    with_toolbox = [c.host for s in plan.services for c in s.containers if c.container_name == "kolla_toolbox"]
+    with_toolbox = [c.host for c in plan.placed("kolla_toolbox")]
     if not with_toolbox:
         raise OperateError("no host runs kolla_toolbox: deploy the stack first")
     control = config.inventory.groups.get("control") or []
@@ -250,10 +251,8 @@ def parse_reports(done: Completed) -> list[dict[str, str]]:
         except ValueError:
             continue
     if done.returncode != 0:
-        said = [line for line in (done.stderr.strip() or done.stdout.strip()).splitlines() if line.strip()]
-        why = said[-1] if said else f"exit status {done.returncode}"
         made = f" (after: {'; '.join(describe(r) for r in reports)})" if reports else ""
-        raise OperateError(f"init-runonce failed in kolla_toolbox: {why}{made}")
+        raise OperateError(f"init-runonce failed in kolla_toolbox: {done.why}{made}")
     return reports
 
 

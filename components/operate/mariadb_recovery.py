@@ -50,7 +50,7 @@ class Position:
 
 def _targets(config: StackConfig, plan: DeploymentPlan) -> list[tuple[Host, RenderedContainer]]:
     """Every host with a mariadb container, in inventory order, with that container as rendered."""
-    rendered = {c.host: c for s in plan.services for c in s.containers if c.key == CONTAINER}
+    rendered = {c.host: c for c in plan.placed(CONTAINER)}
     hosts = [h for h in config.inventory.group("mariadb") if h.name in rendered]
     if not hosts:
         raise RecoveryError("no host runs mariadb in this stack")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from components import listeners
 from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
+from components.operate.columns import columns
 from components.operate.ssh import SSH_UNREACHABLE, Completed, Runner, run_script
 
 FACTS_SCRIPT = r"""
@@ -145,7 +146,7 @@ def _loadbalancer_ports(plan: DeploymentPlan, config: StackConfig, ports: dict[s
 def expectations(config: StackConfig, plan: DeploymentPlan) -> dict[str, HostExpectation]:
     ports = _container_ports(plan, config)
     compute = set(config.inventory.groups.get("compute", ()))
-    nova_compute = {c.host for s in plan.services for c in s.containers if c.container_name == "nova_compute"}
+    nova_compute = {c.host for c in plan.placed("nova_compute")}
     virt_type = str(plan.base.get("nova_compute_virt_type", "kvm"))
     return {
         name: HostExpectation(
@@ -168,7 +169,5 @@ def run_prechecks(config: StackConfig, plan: DeploymentPlan, runner: Runner | No
 
 
 def table(checks: list[Check]) -> str:
-    width = max([len(c.host) for c in checks] + [4])
-    lines = [f"{'host':<{width}}  {'check':<6}  {'ok':<4}  detail"]
-    lines += [f"{c.host:<{width}}  {c.name:<6}  {'ok' if c.ok else 'FAIL':<4}  {c.detail}" for c in checks]
-    return "\n".join(lines)
+    cells = [(c.host, c.name, "ok" if c.ok else "FAIL", c.detail) for c in checks]
+    return columns(("host", "check", "ok", "detail"), cells)

@@ -43,7 +43,6 @@ def prune_images(config: StackConfig, *, every_unused: bool = False, runner: Run
     for name, host in config.inventory.hosts.items():
         done = runner(host, prune_script(every_unused))
         if done.returncode != 0:
-            why = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()[-1]
-            raise OperateError(f"{name}: pruning images failed: {why}")
+            raise OperateError(f"{name}: pruning images failed: {done.why}")
         rows.append(parse(name, done.stdout))
     return rows

@@ -28,7 +28,7 @@ def steps(nodes: int) -> list[tuple[str, str]]:
 
 
 def rabbitmq_hosts(plan: DeploymentPlan) -> list[str]:
-    hosts = [c.host for s in plan.services for c in s.containers if c.key == CONTAINER]
+    hosts = [c.host for c in plan.placed(CONTAINER)]
     if not hosts:
         raise OperateError("no host runs rabbitmq in this stack")
     return hosts
@@ -44,7 +44,6 @@ def reset_state(
         for name in hosts:
             done = runner(config.inventory.hosts[name], f"set -eu\n{command} >/dev/null\n")
             if done.returncode != 0:
-                why = (done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}").splitlines()
-                raise OperateError(f"{name}: rabbitmqctl {step} failed: {why[-1]}")
+                raise OperateError(f"{name}: rabbitmqctl {step} failed: {done.why}")
         log(f"{step}: done on {', '.join(hosts)}")
     return hosts

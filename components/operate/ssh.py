@@ -21,6 +21,12 @@ class Completed:
     stdout: str
     stderr: str
 
+    @property
+    def why(self) -> str:
+        """A failure in one line: the last line it printed (stderr first), else its exit status."""
+        said = [line for line in (self.stderr.strip() or self.stdout.strip()).splitlines() if line.strip()]
+        return said[-1].strip() if said else f"exit status {self.returncode}"
+
 
 # (host, script) -> result; tests pass fakes.
 Runner = Callable[[Host, str], Completed]
@@ -60,18 +66,6 @@ def pinned_ssh(host: Host) -> Iterator[list[str]]:
         yield ssh_argv(host, str(key), str(known))
 
 
-def run_script(host: Host, script: str, timeout: float = 120) -> Completed:
-    """Run `script` with sh on `host`, the script on stdin (nothing of it on the command line)."""
-    with pinned_ssh(host) as argv:
-        try:
-            done = subprocess.run([*argv, "sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Completed(SSH_UNREACHABLE, "", f"no answer within {timeout:.0f} s")
-        except FileNotFoundError:
-            return Completed(SSH_UNREACHABLE, "", "the OpenSSH client `ssh` is not installed on this machine")
-    return Completed(done.returncode, done.stdout, done.stderr)
-
-
 # (host, command, stdin chunks) -> result; tests pass fakes.
 StreamRunner = Callable[[Host, str, Iterable[bytes]], Completed]
 
@@ -105,3 +99,8 @@ def run_streamed(host: Host, command: str, chunks: Iterable[bytes], timeout: flo
                 return Completed(SSH_UNREACHABLE, "", f"no answer within {timeout:.0f} s")
             stdout, stderr = out.result(), err.result()
     return Completed(returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+
+
+def run_script(host: Host, script: str, timeout: float = 120) -> Completed:
+    """Run `script` with sh on `host`, the script on stdin (nothing of it on the command line)."""
+    return run_streamed(host, "sh -s", [script.encode()], timeout)

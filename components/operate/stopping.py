@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
 from components.operate import health, mariadb_recovery
+from components.operate.columns import columns
 from components.operate.ssh import Runner, run_script
-from components.operate.verbs import OperateError
+from components.operate.verbs import OperateError, check_services
 
 Log = Callable[[str], None]
 STOPPED = ("exited", "created")  # Docker's states of a container that exists and does not run
@@ -35,17 +36,17 @@ class Stopped:
 
 def planned(plan: DeploymentPlan, services: Iterable[str] = (), hosts: Iterable[str] = ()) -> dict[str, list[str]]:
     """host -> its planned container names in deploy order, only `services`' and `hosts`' if given;
-    OperateError naming any service or host the plan does not have."""
-    services, hosts = set(services), set(hosts)
-    known_services = {s.service.name for s in plan.services}
-    known_hosts = {c.host for s in plan.services for c in s.containers}
-    problems = [f"--service {s}: not a service of this stack" for s in sorted(services - known_services)]
-    problems += [f"--host {h}: no container of this stack runs there" for h in sorted(hosts - known_hosts)]
+    OperateError naming every service (as reconfigure names them) and host the plan does not have."""
+    services, hosts = list(services), set(hosts)
+    problems = []
+    try:
+        check_services(services, plan)
+    except OperateError as exc:
+        problems.append(f"--service: {exc}")
+    known_hosts = plan.containers_by_host()
+    problems += [f"--host {h}: no container of this stack runs there" for h in sorted(hosts - set(known_hosts))]
     if problems:
-        raise OperateError(
-            "; ".join(problems)
-            + f" (services: {', '.join(sorted(known_services))}; hosts: {', '.join(sorted(known_hosts))})"
-        )
+        raise OperateError("; ".join(problems) + (f" (hosts: {', '.join(known_hosts)})" if hosts else ""))
     chosen: dict[str, list[str]] = {}
     for service in plan.services:
         if services and service.service.name not in services:
@@ -80,8 +81,7 @@ def stop(
     for host, names in planned(plan, services, hosts).items():
         done = runner(config.inventory.hosts[host], stop_script(names))
         if done.returncode != 0:
-            why = (done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}").splitlines()[-1]
-            raise OperateError(f"{host}: stopping failed: {why}")
+            raise OperateError(f"{host}: stopping failed: {done.why}")
         seen = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
         rows += [Stopped(host, n, seen.get(n, "missing")) for n in names]
         log(f"{host}: {sum(seen.get(n) == 'running' for n in names)} of {len(names)} containers stopped")
@@ -129,8 +129,7 @@ def start_stopped(
         ]
         done = runner(config.inventory.hosts[host], start_script(order))
         if done.returncode != 0:
-            why = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()[-1]
-            raise OperateError(f"{host}: starting the stopped containers failed: {why}")
+            raise OperateError(f"{host}: starting the stopped containers failed: {done.why}")
         log(f"{host}: started {len(order)} stopped containers")
     _wait_until_healthy(config, plan, {(r.host, r.container) for r in stopped}, runner, log, timeout, poll)
     return stopped
@@ -159,9 +158,5 @@ def _wait_until_healthy(
 
 
 def table(rows: list[Stopped]) -> str:
-    width = max([len(r.host) for r in rows] + [4])
-    name_width = max([len(r.container) for r in rows] + [9])
     said = {"running": "stopped", "stopped": "was stopped", "missing": "missing"}
-    lines = [f"{'host':<{width}}  {'container':<{name_width}}  now"]
-    lines += [f"{r.host:<{width}}  {r.container:<{name_width}}  {said[r.was]}" for r in rows]
-    return "\n".join(lines)
+    return columns(("host", "container", "now"), [(r.host, r.container, said[r.was]) for r in rows])

@@ -336,5 +336,5 @@ def destroy(
         assert config is not None
         done: Completed = (runner or run_script)(config.inventory.hosts[host], remove_volumes_script(names))
         if done.returncode != 0:
-            outcome.volume_errors[host] = (done.stderr.strip() or done.stdout.strip() or "failed").splitlines()[-1]
+            outcome.volume_errors[host] = done.why
     return outcome
