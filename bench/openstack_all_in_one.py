@@ -68,7 +68,7 @@ def main() -> int:
         rows.append(("reconfigure back to qemu (nova_compute replaced)", f"{timed(stack('qemu').up):.1f} s"))
         client = Cloud(qemu, state / "client")
         client.compute_services_up({"h1"})
-        client.prepare_tenant_network(state / "kp.raw")
+        client.init_runonce()
         started = time.monotonic()
         server = client.boot("kp-vm")
         assert server["status"] == "ACTIVE", server.get("fault")

@@ -1,6 +1,6 @@
 """A real OpenStack on the test bed, used as an operator uses one: the stack config of a compute
 deployment, the clouds.yaml that `post-deploy` writes, and the real python-openstackclient (the test
-extra) run on this machine against the hosts' APIs. What init-runonce does, reduced to what a test needs.
+extra) run on this machine against the hosts' APIs; `init-runonce` makes the cloud usable.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Cloud:
 
     def __init__(self, stack: auto.Stack, directory: Path) -> None:
         verbs.post_deploy(stack, directory)
+        self.stack = stack
         self.directory = directory
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -94,24 +95,28 @@ class Cloud:
 
         return self.wait_for("nova-compute up", probe)
 
-    def prepare_tenant_network(self, image_file: Path) -> dict[str, Any]:
-        """init-runonce's useful part: a flavor, an image, a network with a subnet, a router on it."""
-        image_file.write_bytes(b"\0" * 1048576)  # boots nowhere, but qemu runs it: the server is ACTIVE
-        made = {
-            "flavor": self.json("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "kp.tiny"),
-            "image": self.json(
-                "image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", str(image_file), "kp"
-            ),
-            "network": self.json("network", "create", "kp-net"),
-        }
-        made["subnet"] = self.json("subnet", "create", "--network", "kp-net", "--subnet-range", "10.0.0.0/24", "kp-sub")
-        made["router"] = self.json("router", "create", "kp-router")
-        self.run("router", "add", "subnet", "kp-router", "kp-sub")
-        return made
+    def init_runonce(self) -> list[dict[str, str]]:
+        """`kolla-pulumi init-runonce` (its library call) with a 1 MiB raw image (no cirros offline: it
+        boots nowhere, but qemu runs it, so the server is ACTIVE) and a key pair of the test's own."""
+        from components.deployment import plan_deployment
+        from components.operate import init_runonce as runonce
+        from components.operate.workspace import resolved_config
+
+        image = self.directory / "runonce.raw"
+        if not image.exists():
+            image.write_bytes(b"\0" * 1048576)
+        settings = runonce.settings_from({}, image_file=image, public_key=self.directory / "key" / "id_ecdsa.pub")
+        config = resolved_config(self.stack)
+        return runonce.init_runonce(config, plan_deployment(config), settings, log=lambda line: None)
 
     def boot(self, name: str, timeout: float = 300) -> dict[str, Any]:
-        """A server on kp-net; its final show, ACTIVE or ERROR (with its fault)."""
-        self.run("server", "create", "--flavor", "kp.tiny", "--image", "kp", "--network", "kp-net", name)
+        """The demo server init-runonce's closing lines tell the operator to create (their command as
+        printed, named `name`); its final show, ACTIVE or ERROR (with its fault)."""
+        from components.operate.init_runonce import next_steps
+
+        command = next_steps().split("run:", 1)[1].replace("\\\n", " ").split()
+        assert command[:2] == ["openstack", "--os-cloud=kolla-admin"], command  # the client sets OS_CLOUD
+        self.run(*command[2:-1], name)
 
         def probe() -> dict[str, Any]:
             server = self.json("server", "show", name)

@@ -100,23 +100,8 @@ def test_nova_compute_is_up_and_every_network_agent_alive(cloud):
     assert [(h["Hypervisor Hostname"], h["Hypervisor Type"]) for h in hypervisors] == [("h1", "QEMU")]
 
 
-def _init_runonce(cloud: dict[str, Any]) -> list[dict[str, str]]:
-    """`kolla-pulumi init-runonce`'s library call, with a 1 MiB raw image (no cirros offline) and a
-    key pair of the test's own."""
-    from components.deployment import plan_deployment
-    from components.operate import init_runonce as runonce
-    from components.operate.workspace import resolved_config
-
-    image = cloud["tmp"] / "runonce.raw"
-    if not image.exists():
-        image.write_bytes(b"\0" * 1048576)  # boots nowhere, but qemu runs it: the server is ACTIVE
-    settings = runonce.settings_from({}, image_file=image, public_key=cloud["tmp"] / "runonce" / "id_ecdsa.pub")
-    config = resolved_config(cloud["stack"])
-    return runonce.init_runonce(config, plan_deployment(config), settings, log=lambda line: None)
-
-
 def test_init_runonce_then_the_demo_server_boots_on_demo_net_with_mykey(cloud):
-    made = _init_runonce(cloud)
+    made = cloud["client"].init_runonce()
     assert len(made) == 20 and all(r["done"] in ("created", "set") for r in made), made
     client = cloud["client"]
     image = client.json("image", "show", "cirros")
@@ -130,18 +115,8 @@ def test_init_runonce_then_the_demo_server_boots_on_demo_net_with_mykey(cloud):
     public1 = client.json("network", "show", "public1")
     assert router["external_gateway_info"]["network_id"] == public1["id"]
     assert public1["router:external"] is True and public1["provider:network_type"] == "flat"
-    # What init-runonce's closing lines tell the operator to run (the client has OS_CLOUD=kolla-admin).
-    from components.operate.init_runonce import next_steps
-
-    command = next_steps().split("run:", 1)[1].replace("\\\n", " ").split()
-    assert command[:2] == ["openstack", "--os-cloud=kolla-admin"], command
-    client.run(*command[2:])
-
-    def built() -> dict[str, Any]:
-        server = client.json("server", "show", "demo1")
-        return server if server["status"] in ("ACTIVE", "ERROR") else {}
-
-    server = client.wait_for("demo1 built", built, 300)
+    # What init-runonce's closing lines tell the operator to run.
+    server = client.boot("demo1")
     assert server["status"] == "ACTIVE", server.get("fault")
     assert server["OS-EXT-SRV-ATTR:host"] == "h1" and server["key_name"] == "mykey"
     assert list(server["addresses"]) == ["demo-net"]
@@ -157,7 +132,7 @@ def test_init_runonce_then_the_demo_server_boots_on_demo_net_with_mykey(cloud):
 
 
 def test_a_second_init_runonce_changes_nothing_and_says_so(cloud):
-    again = _init_runonce(cloud)
+    again = cloud["client"].init_runonce()
     assert len(again) == 20 and all(r["done"] in ("exists", "unchanged") for r in again), again
 
 
