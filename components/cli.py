@@ -21,6 +21,8 @@ import yaml
 from pulumi import automation as auto
 
 from components.config.errors import ConfigError
+from components.config.stack import StackConfig
+from components.deployment import DeploymentPlan, plan_deployment
 from components.operate import verbs
 from components.operate.progress import Reporter
 from components.operate.promote import Change, PromoteError
@@ -61,6 +63,14 @@ class Context:
 
     def stack(self, name: str | None = None, *, create: bool = False) -> auto.Stack:
         return open_stack(name or self.args.stack, self.args.project_dir, inline=self.args.inline, create=create)
+
+    def plan(self, stack: auto.Stack | None = None) -> tuple[StackConfig, DeploymentPlan]:
+        """The stack's config, resolved, and its rendered plan (ConfigError when either is refused)."""
+        config = resolved_config(stack or self.stack())
+        return config, plan_deployment(config)
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out)
 
     def confirm(self, question: str, *, expected: str = "yes") -> None:
         """Go on only with --yes or a typed `expected` answer on a terminal; raise Aborted otherwise."""
@@ -193,12 +203,10 @@ class Deploy(Verb):
         parser.add_argument("--refresh", action="store_true", help="refresh the state from the hosts first")
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import stopping
 
         stack = ctx.stack()
-        config = resolved_config(stack)
-        stopping.start_stopped(config, plan_deployment(config), log=ctx.reporter.info)
+        stopping.start_stopped(*ctx.plan(stack), log=ctx.reporter.info)
         return self.report_up(ctx, self.name, lambda e: verbs.deploy(stack, refresh=ctx.args.refresh, on_event=e))
 
 
@@ -217,19 +225,15 @@ class Stop(Verb):
         parser.add_argument("--yes", action="store_true", help="do not ask")
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import stopping
 
         stack = ctx.stack()
-        config = resolved_config(stack)
-        plan = plan_deployment(config)
+        config, plan = ctx.plan(stack)
         chosen = stopping.planned(plan, ctx.args.service, ctx.args.host)
         count = sum(len(names) for names in chosen.values())
         what = f"{count} containers on {', '.join(chosen)}"
         ctx.confirm(f"Stop {what} of stack '{stack.name}'?", expected=verbs.short_name(stack))
-        rows = stopping.stop(
-            config, plan, services=ctx.args.service, hosts=ctx.args.host, log=lambda line: print(line, file=ctx.out)
-        )
+        rows = stopping.stop(config, plan, services=ctx.args.service, hosts=ctx.args.host, log=ctx.say)
         if ctx.args.json:
             for row in rows:
                 print(json.dumps(vars(row), sort_keys=True), file=ctx.out)
@@ -252,9 +256,7 @@ class Reconfigure(Verb):
         stack = ctx.stack()
         if not ctx.args.service:
             return self.report_up(ctx, self.name, lambda e: verbs.deploy(stack, on_event=e))
-        from components.deployment import plan_deployment
-
-        plan = plan_deployment(resolved_config(stack))
+        _, plan = ctx.plan(stack)
         verbs.check_services(ctx.args.service, plan)
         ctx.reporter.info(f"finding the resources of {', '.join(ctx.args.service)} (a preview)...")
         return self.report_up(ctx, self.name, lambda e: verbs.reconfigure(stack, ctx.args.service, plan, e))
@@ -269,10 +271,8 @@ class DeployContainers(Verb):
     name = "deploy-containers"
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
-
         stack = ctx.stack()
-        plan = plan_deployment(resolved_config(stack))
+        _, plan = ctx.plan(stack)
         ctx.reporter.info("finding the containers (a preview)...")
         return self.report_up(ctx, self.name, lambda e: verbs.deploy_containers(stack, plan, e))
 
@@ -301,10 +301,8 @@ class Preview(Verb):
         parser.add_argument("--diff", action="store_true", help="show each changed property")
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
-
         stack = ctx.stack()
-        plan = plan_deployment(resolved_config(stack))
+        _, plan = ctx.plan(stack)
         reporter = ctx.reporter
         text = reporter.info if reporter.mode in ("live", "lines") else None
         events: list[auto.EngineEvent] = []
@@ -380,11 +378,9 @@ class Prechecks(Verb):
     engine = False
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import prechecks
 
-        config = resolved_config(ctx.stack())
-        return _checked_rows(ctx, prechecks.run_prechecks(config, plan_deployment(config)), prechecks.table)
+        return _checked_rows(ctx, prechecks.run_prechecks(*ctx.plan()), prechecks.table)
 
 
 def _checked_rows(ctx: Context, rows: Sequence[Any], table: Callable[[list[Any]], str]) -> int:
@@ -436,15 +432,13 @@ class RabbitmqResetState(Verb):
         parser.add_argument("--yes", action="store_true", help="do not ask")
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import rabbitmq_reset
 
         stack = ctx.stack()
-        config = resolved_config(stack)
-        plan = plan_deployment(config)
+        config, plan = ctx.plan(stack)
         hosts = rabbitmq_reset.rabbitmq_hosts(plan)
         ctx.confirm(f"Reset RabbitMQ on {', '.join(hosts)} of stack '{stack.name}' (every queue is lost)?")
-        rabbitmq_reset.reset_state(config, plan, log=lambda line: print(line, file=ctx.out))
+        rabbitmq_reset.reset_state(config, plan, log=ctx.say)
         return OK
 
 
@@ -457,11 +451,9 @@ class Check(Verb):
     engine = False
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import health
 
-        config = resolved_config(ctx.stack())
-        return _checked_rows(ctx, health.check(config, plan_deployment(config)), health.table)
+        return _checked_rows(ctx, health.check(*ctx.plan()), health.table)
 
 
 class Genconfig(Verb):
@@ -476,11 +468,10 @@ class Genconfig(Verb):
         parser.add_argument("--dir", required=True, type=Path, help="where to write (created if missing)")
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate.genconfig import genconfig
 
-        config = resolved_config(ctx.stack())
-        written = genconfig(plan_deployment(config), ctx.args.dir)
+        _, plan = ctx.plan()
+        written = genconfig(plan, ctx.args.dir)
         hosts = len({p.relative_to(ctx.args.dir).parts[0] for p in written})
         print(f"wrote {len(written)} files for {hosts} host(s) under {ctx.args.dir}", file=ctx.out)
         return OK
@@ -507,15 +498,11 @@ class InitRunonce(Verb):
         parser.add_argument("--public-key", type=Path, metavar="K", help=key_help)
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import init_runonce as runonce
 
         overrides = {"image_file": ctx.args.image_file, "image_disk_format": ctx.args.image_disk_format}
         settings = runonce.settings_from(os.environ, **overrides, public_key=ctx.args.public_key)
-        config = resolved_config(ctx.stack())
-        reports = runonce.init_runonce(
-            config, plan_deployment(config), settings, log=lambda line: print(line, file=ctx.out)
-        )
+        reports = runonce.init_runonce(*ctx.plan(), settings, log=ctx.say)
         for report in reports:
             print(runonce.describe(report), file=ctx.out)
         made = [r for r in reports if r["done"] in ("created", "set")]
@@ -544,14 +531,10 @@ class MariadbRecovery(Verb):
         parser.add_argument("--host", metavar="H", help="bootstrap from this host instead of the most recent one")
 
     def run(self, ctx: Context) -> int:
-        from components.deployment import plan_deployment
         from components.operate import mariadb_recovery
 
-        config = resolved_config(ctx.stack())
         try:
-            mariadb_recovery.recover(
-                config, plan_deployment(config), host=ctx.args.host, log=lambda line: print(line, file=ctx.out)
-            )
+            mariadb_recovery.recover(*ctx.plan(), host=ctx.args.host, log=ctx.say)
         except mariadb_recovery.RecoveryError as exc:
             ctx.reporter.error(str(exc))
             return FAILED

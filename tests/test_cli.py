@@ -874,14 +874,17 @@ def test_rabbitmq_reset_state_runs_each_step_on_every_node_before_the_next(monke
     raw = make_config(hosts=3)
     raw["inventory"]["groups"]["control"] = ["h1", "h2", "h3"]
     calls: list[tuple[str, str]] = []
+    scripts: list[str] = []
 
     def host(h: Any, script: str) -> Completed:
         calls.append((h.name, script.split("rabbitmqctl ")[1].split()[0]))
+        scripts.append(script)
         return Completed(0, "", "")
 
     rabbitmq_reset.reset_state(resolve_stack_config(raw), plan_of(raw), runner=host, log=lambda line: None)
     steps = ["stop_app", "force_reset", "start_app", "await_online_nodes"]
     assert calls == [(h, step) for step in steps for h in ("h1", "h2", "h3")]
+    assert "rabbitmqctl await_online_nodes 3 " in scripts[-1]  # the cluster's size, from the inventory
 
     def failing(h: Any, script: str) -> Completed:
         return Completed(1, "", "Error: unable to perform an operation on node 'rabbit@h2'")

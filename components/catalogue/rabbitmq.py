@@ -12,6 +12,18 @@ def _file(template: str, dest: str, perm: str = "0600", source: str = "") -> Con
 
 _DRAIN = "{% if groups['rabbitmq'] | length > 1 %}docker exec rabbitmq rabbitmq-upgrade drain{% endif %}"
 
+# Kolla's reset-state.yml (`kolla-pulumi rabbitmq-reset-state`): each step runs on every rabbitmq host
+# before the next starts; the commands are Jinja, rendered with the host's context.
+RESET_STATE_STEPS = (
+    ("stop_app", "docker exec rabbitmq rabbitmqctl stop_app"),
+    ("force_reset", "docker exec rabbitmq rabbitmqctl force_reset"),
+    ("start_app", "docker exec rabbitmq rabbitmqctl start_app"),
+    (
+        "await_online_nodes",
+        "docker exec rabbitmq rabbitmqctl await_online_nodes {{ groups['rabbitmq'] | length }} --timeout 300000",
+    ),
+)
+
 SERVICE = Service(
     name="rabbitmq",
     enable_flag="enable_rabbitmq",
