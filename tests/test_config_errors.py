@@ -228,7 +228,7 @@ def test_operator_files_that_do_not_parse_render_or_read_are_all_named_with_thei
 def test_a_listener_claimed_twice_on_the_vip_is_refused_before_any_resource():
     config = make_config(enable_haproxy=True, kolla_internal_vip_address="10.77.0.10", keystone_internal_port="3306")
     config["globals"]["enable_mariadb"] = True
-    assert_refused(config, ["haproxy:", "both bind 10.77.0.10:3306"])
+    assert_refused(config, ["haproxy:", "mariadb/mariadb and keystone/keystone_internal both bind 10.77.0.10:3306"])
 
 
 def test_a_password_kept_in_plain_text_in_the_stack_file_is_named(tmp_path: Path):

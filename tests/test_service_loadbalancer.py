@@ -231,11 +231,6 @@ def test_a_vip_port_claimed_twice_names_both_frontends(plan):
         haproxy.gather_frontends([keystone.SERVICE, _other(Frontend("api", "5000"))], config.inventory, ctx)
 
 
-def test_a_port_override_colliding_with_mariadb_fails_the_plan():
-    with pytest.raises(ConfigError, match=rf"mariadb/mariadb and keystone/keystone_internal both bind {VIP}:3306"):
-        plan_of(lb_config(keystone_internal_port="3306"))
-
-
 def test_the_catalogue_has_no_duplicate_frontends(external_plan):
     config = resolve_stack_config(lb_config(kolla_external_vip_address=EXTERNAL_VIP), NO_OVERRIDES)
     gathered = haproxy.gather_frontends(SERVICES, config.inventory, external_plan.host_contexts["h2"])
