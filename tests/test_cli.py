@@ -902,3 +902,27 @@ def test_tables_align_every_column_to_its_widest_cell() -> None:
         "h1    keystone_fernet  ok",
         "h10   cron             FAIL",
     ]
+
+
+def test_mariadb_recovery_passes_the_stacks_plan_and_prints_its_steps_a_failure_exits_1(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components.operate import mariadb_recovery
+
+    seen: list[Any] = []
+
+    def recover(config: Any, plan: Any, *, host: str | None, log: Any) -> None:
+        seen.append((sorted(config.inventory.hosts), [c.host for c in plan.placed("mariadb")], host))
+        log("h1 bootstraps the cluster (seqno 7)")
+
+    monkeypatch.setattr(mariadb_recovery, "recover", recover)
+    code, out = run(["mariadb-recovery", "--stack", "dev", "--host", "h1"])
+    assert code == 0 and seen == [(["h1"], ["h1"], "h1")] and "h1 bootstraps the cluster (seqno 7)" in out
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise mariadb_recovery.RecoveryError("h1: bootstrapping failed: no grastate")
+
+    monkeypatch.setattr(mariadb_recovery, "recover", refused)
+    assert run(["mariadb-recovery", "--stack", "dev"])[0] == 1
+    assert "h1: bootstrapping failed: no grastate" in capsys.readouterr().err
+    assert stacks["dev"].ops() == []
