@@ -102,14 +102,15 @@ def _load_balancers(config: StackConfig, base: Mapping[str, Any]) -> serving.Loa
 
 def _servers_on(
     gathered: Mapping[str, list[haproxy.GatheredFrontend]], service: str, hostname: str
-) -> list[tuple[str, str]]:
-    """The (backend, server) pairs through which the load balancers send to `service` on that host."""
-    return [
-        (f"{fe.name}_back", member.hostname)
-        for fe in gathered.get(service, [])
-        for member in fe.members
-        if member.hostname == hostname
-    ]
+) -> dict[str, list[tuple[str, str]]]:
+    """The (backend, server) pairs through which the load balancers send to `service` on that host, by
+    the key of the container they reach."""
+    servers: dict[str, list[tuple[str, str]]] = {}
+    for fe in gathered.get(service, []):
+        for member in fe.members:
+            if member.hostname == hostname:
+                servers.setdefault(fe.container, []).append((f"{fe.name}_back", member.hostname))
+    return servers
 
 
 def _rollout(
@@ -139,7 +140,7 @@ def _rollout(
                 gate=gate,
                 before_start=serving.before_start(service.rollout, ctx),
                 masks=secret_masks(gate.secret_texts, secrets),
-                uses_toolbox=bool(servers) and lb is not None,
+                uses_toolbox=any(servers.values()) and lb is not None,
             )
         )
     return batches, tuple(gates)

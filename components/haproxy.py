@@ -58,6 +58,7 @@ class GatheredFrontend:
     """A Frontend rendered in its owner's context, with the VIP it binds and its members."""
 
     service: str
+    container: str  # the key of the container it sends to
     name: str
     mode: str
     external: bool
@@ -75,10 +76,13 @@ def _lines(values: Iterable[str], ctx: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(line for v in values if (line := render_string(v, ctx).strip()))
 
 
-def _gather_one(service: Service, fe: Frontend, hosts: tuple[Host, ...], ctx: Mapping[str, Any]) -> GatheredFrontend:
+def _gather_one(
+    service: Service, container: Container, fe: Frontend, hosts: tuple[Host, ...], ctx: Mapping[str, Any]
+) -> GatheredFrontend:
     port = render_string(fe.port, ctx)
     return GatheredFrontend(
         service=service.name,
+        container=container.key,
         name=fe.name,
         mode=fe.mode,
         external=fe.external,
@@ -126,7 +130,7 @@ def gather_frontends(
             for fe in container.haproxy:
                 if not _bound(fe, owner_ctx):
                     continue
-                entry = _gather_one(service, fe, hosts, owner_ctx)
+                entry = _gather_one(service, container, fe, hosts, owner_ctx)
                 if entry.name in by_name:
                     other = by_name[entry.name]
                     raise FrontendConflict(

@@ -19,7 +19,7 @@ from components import scripts
 from components.catalogue.model import Service
 from components.host import KollaHost
 from components.render import RenderedContainer
-from components.serving import Gate
+from components.serving import Drain, Gate
 
 # pulumi-docker 5.2.0 diffs a changed healthcheck command as an in-place update that it stores and
 # never applies (upstream marks the block ForceNew, not its fields): the engine is told to replace on it
@@ -69,9 +69,17 @@ class GateSpec:
     def command(self, script: str) -> str:
         return scripts.masked(script) if self.masks else script
 
+    def with_masks(self, stdin: str) -> str:
+        return scripts.masks_stdin(self.masks) + stdin if self.masks else stdin
+
     @property
     def stdin(self) -> str:
-        return scripts.masks_stdin(self.masks) + self.gate.stdin if self.masks else self.gate.stdin
+        return self.with_masks(self.gate.stdin)
+
+    @property
+    def drains(self) -> dict[str, Drain]:
+        """The host's drains, by container key."""
+        return {drain.container: drain for drain in self.gate.drains}
 
 
 @dataclass(frozen=True)
@@ -330,6 +338,8 @@ class KollaService(pulumi.ComponentResource):
                     self.containers[(rendered.host, rendered.key)] = container
                     self._on_host.setdefault(rendered.host, []).append(container)
                     on_host.append(container)
+                    if spec is not None and rendered.key in spec.drains:
+                        self._drain(spec, spec.drains[rendered.key], rendered, host, container, toolboxes)
                 if spec is not None:
                     gate = self._gate(spec, host, on_host, toolboxes)
                     self.gates[host_name] = gate
@@ -356,26 +366,60 @@ class KollaService(pulumi.ComponentResource):
         toolboxes: Mapping[str, pulumi.Resource] | None,
     ) -> command.remote.Command:
         """The host's gate: replaced whenever one of its containers is (their ids are its triggers), so the
-        engine deletes it (drain) before they stop and creates it (serve) once they run again."""
+        engine creates it again (serve) once they run again. It has no delete: each container's own
+        drain takes it out of service (`_drain`)."""
         stdin = spec.stdin
-        waits: list[pulumi.Resource] = [*containers, *host.ready]
-        if spec.uses_toolbox and toolboxes and spec.host in toolboxes:
-            waits.append(toolboxes[spec.host])
         return command.remote.Command(
             f"{spec.host}-{spec.gate.service}-serving",
             connection=host.connection,
             create=spec.command(spec.gate.create),
-            delete=spec.command(spec.gate.delete),
             stdin=pulumi.Output.secret(stdin) if stdin else None,
             triggers=[c.id for c in containers],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=waits,
+                depends_on=[*containers, *self._toolbox_of(spec, host, toolboxes)],
                 delete_before_replace=True,
                 custom_timeouts=JOB_TIMEOUTS,
                 additional_secret_outputs=SECRET_OUTPUTS if stdin else None,
             ),
         )
+
+    def _drain(
+        self,
+        spec: GateSpec,
+        drain: Drain,
+        rendered: RenderedContainer,
+        host: KollaHost,
+        container: docker.Container,
+        toolboxes: Mapping[str, pulumi.Resource] | None,
+    ) -> command.remote.Command:
+        """One container's drain: a delete-before-replace dependent of that container alone (its id is
+        the only trigger), so the engine runs its delete right before that container stops, whichever of
+        the host's containers are replaced and in whatever order. Nothing to create."""
+        stdin = spec.with_masks(drain.stdin)
+        return command.remote.Command(
+            f"{rendered.host}-{rendered.container_name}-drain",
+            connection=host.connection,
+            delete=spec.command(drain.delete),
+            stdin=pulumi.Output.secret(stdin) if stdin else None,
+            triggers=[container.id],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[container, *self._toolbox_of(spec, host, toolboxes)],
+                delete_before_replace=True,
+                custom_timeouts=JOB_TIMEOUTS,
+                additional_secret_outputs=SECRET_OUTPUTS if stdin else None,
+            ),
+        )
+
+    @staticmethod
+    def _toolbox_of(
+        spec: GateSpec, host: KollaHost, toolboxes: Mapping[str, pulumi.Resource] | None
+    ) -> list[pulumi.Resource]:
+        """What a gate or drain on `host` needs there: the host, and kolla_toolbox when it talks to the
+        load balancers from it."""
+        toolbox = [toolboxes[spec.host]] if spec.uses_toolbox and toolboxes and spec.host in toolboxes else []
+        return [*host.ready, *toolbox]
 
     def _containers_on(self, host: str) -> list[pulumi.Resource]:
         """A host's containers and its gate: what is done once the service serves there."""

@@ -43,23 +43,30 @@ class Declared:
     pending: dict[str, pulumi.Output] = field(default_factory=dict, repr=False)
 
     @property
+    def _command(self) -> str:
+        """The command that reads the stdin: `create`, or `delete` for a command that only deletes."""
+        return self.inputs.get("create") or self.inputs.get("delete") or ""
+
+    @property
     def script(self) -> str:
-        """A job's own script: its `create`, unwrapped from the output-masking wrapper if it has one."""
-        return scripts.unmasked(self.inputs.get("create", ""))[0]
+        """A job's own script (its `create`, or its `delete` if it has no create), unwrapped from the
+        output-masking wrapper if it has one."""
+        return scripts.unmasked(self._command)[0]
+
+    def _unmasked_stdin(self) -> tuple[str, str, tuple[str, ...]]:
+        raw = self.inputs.get("stdin")
+        value = raw.get("value", "") if isinstance(raw, dict) else raw or ""
+        return scripts.unmasked(self._command, value)
 
     @property
     def stdin(self) -> str:
         """A job's own stdin (after the masks block, if it has one)."""
-        raw = self.inputs.get("stdin")
-        value = raw.get("value", "") if isinstance(raw, dict) else raw or ""
-        return scripts.unmasked(self.inputs.get("create", ""), value)[1]
+        return self._unmasked_stdin()[1]
 
     @property
     def masks(self) -> tuple[str, ...]:
         """The secrets the job's output is scrubbed of."""
-        raw = self.inputs.get("stdin")
-        value = raw.get("value", "") if isinstance(raw, dict) else raw or ""
-        return scripts.unmasked(self.inputs.get("create", ""), value)[2]
+        return self._unmasked_stdin()[2]
 
 
 class RecordingMocks(pulumi.runtime.Mocks):

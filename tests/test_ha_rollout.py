@@ -4,6 +4,7 @@ its gates do, and how Galera and RabbitMQ form their clusters."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -83,29 +84,53 @@ def test_compute_hosts_go_last_together_and_wait_for_no_other_compute(run):
     assert gates_waited_for(run, "h4-nova_compute") == {"h3-nova-cell-serving"}
 
 
-def test_a_gate_is_replaced_with_its_containers_and_drains_before_they_stop(run):
+def test_a_gate_is_replaced_with_its_containers_and_waits_until_they_serve(run):
     gate = run.resources["h2-keystone-serving"]
     keystone = [n for n in run.containers() if n.startswith("h2-") and run.resources[n].parent == "keystone"]
     assert sorted(gate.inputs["triggers"]) == sorted(f"{n}-id" for n in keystone)  # the containers' ids
-    assert gate.delete_before_replace
     assert set(keystone) <= set(gate.depends_on)
     assert "h2-kolla_toolbox" in gate.depends_on  # it talks to the load balancers from kolla_toolbox
-    create, delete = gate.inputs["create"], gate.inputs["delete"]
-    assert create.startswith(f"{scripts.KP} mask ") and delete.startswith(f"{scripts.KP} mask ")
+    create = gate.inputs["create"]
+    assert create.startswith(f"{scripts.KP} mask ")
     assert "kp haproxy ready" in scripts.unmasked(create)[0]
-    assert "kp haproxy drain" in scripts.unmasked(delete)[0]
     assert "kp wait-ready keystone 600 'healthcheck_curl http://10.77.0.12:5000'" in scripts.unmasked(create)[0]
+    # Taking the host out of service is each container's own drain's job, not the shared gate's.
+    assert "delete" not in gate.inputs
+
+
+def test_each_served_container_is_drained_by_its_own_drain_right_before_it_stops(run):
+    drain = run.resources["h2-keystone-drain"]
+    assert drain.inputs["triggers"] == ["h2-keystone-id"]  # that container alone
+    assert drain.delete_before_replace
+    assert "h2-keystone" in drain.depends_on and "h2-kolla_toolbox" in drain.depends_on
+    assert "create" not in drain.inputs  # nothing to do when it is created
+    delete = scripts.unmasked(drain.inputs["delete"])[0]
+    assert "kp haproxy drain" in delete and "kp haproxy ready" not in delete
+    (params,) = [json.loads(base64.b64decode(line)) for line in drain.stdin.split("\n") if line][-1:]
+    assert params["servers"] == [["keystone_internal_back", "h2"]]
+    assert [h for h, _ in params["lbs"]] == list(CONTROLLERS)
+
+
+def test_only_containers_that_serve_or_that_a_hook_guards_have_drains(run):
+    drains = {n.removesuffix("-drain") for n in run.resources if n.endswith("-drain")}
+    for host in CONTROLLERS:
+        assert {f"{host}-keystone", f"{host}-nova_api", f"{host}-rabbitmq", f"{host}-haproxy"} <= drains
+    for name in ("keystone_fernet", "keystone_ssh", "memcached", "kolla_toolbox", "neutron_l3_agent", "nova_scheduler"):
+        assert f"h2-{name}" not in drains
+    assert not {d for d in drains if d.startswith("h4-")}  # the compute host serves no load-balanced API
 
 
 def test_a_gate_names_every_backend_of_its_host_and_keeps_the_stats_password_secret(run, raw):
-    gate = run.resources["h2-keystone-serving"]
-    assert "stdin" in gate.secret_inputs
-    assert {"stdout", "stderr"} <= set(gate.additional_secret_outputs)
-    assert raw["passwords"]["haproxy_password"] in gate.masks
-    lines = [json.loads(__import__("base64").b64decode(line)) for line in gate.stdin.split("\n")[:2]]
-    assert {tuple(s) for s in lines[0]["servers"]} == {("keystone_internal_back", "h2")}
-    assert [h for h, _ in lines[0]["lbs"]] == list(CONTROLLERS)
-    assert lines[0]["lbs"][0][1] == "http://10.77.0.11:1984/"
+    for name in ("h2-keystone-serving", "h2-keystone-drain"):
+        resource = run.resources[name]
+        assert "stdin" in resource.secret_inputs
+        assert {"stdout", "stderr"} <= set(resource.additional_secret_outputs)
+        assert raw["passwords"]["haproxy_password"] in resource.masks
+    gate = run.resources["h2-nova-serving"]
+    lines = [json.loads(base64.b64decode(line)) for line in gate.stdin.split("\n") if line]
+    ready = next(line for line in lines if isinstance(line, dict) and "servers" in line)
+    assert {tuple(s) for s in ready["servers"]} == {("nova_api_back", "h2"), ("nova_metadata_back", "h2")}
+    assert ready["lbs"][0][1] == "http://10.77.0.11:1984/"
 
 
 def test_keystone_waits_for_its_api_and_ssh_and_fetches_fernet_keys_from_a_peer(plan):
@@ -115,15 +140,22 @@ def test_keystone_waits_for_its_api_and_ssh_and_fetches_fernet_keys_from_a_peer(
     assert "for peer in 10.77.0.11 10.77.0.13; do" in gates["h2"].gate.create
 
 
+def drains_of(plan: DeploymentPlan, service: str, host: str) -> dict[str, str]:
+    """The delete script of each drain of `service` on `host`, by container key."""
+    gate = next(g.gate for s in plan.services if s.service.name == service for g in s.gates if g.host == host)
+    return {d.container: d.delete for d in gate.drains}
+
+
 def test_rabbitmq_drains_a_node_before_it_stops(plan):
-    gates = {g.host: g for s in plan.services if s.service.name == "rabbitmq" for g in s.gates}
-    assert "docker exec rabbitmq rabbitmq-upgrade drain" in gates["h1"].gate.delete
+    assert "docker exec rabbitmq rabbitmq-upgrade drain" in drains_of(plan, "rabbitmq", "h1")["rabbitmq"]
 
 
-def test_the_vip_leaves_a_loadbalancer_before_its_containers_stop(plan):
-    gates = {g.host: g for s in plan.services if s.service.name == "loadbalancer" for g in s.gates}
-    assert "docker stop keepalived" in gates["h1"].gate.delete
-    assert "docker start keepalived" in gates["h1"].gate.create
+def test_the_vip_leaves_a_loadbalancer_before_either_of_its_containers_stops(plan):
+    drains = drains_of(plan, "loadbalancer", "h1")
+    assert set(drains) == {"haproxy", "keepalived"}
+    assert all("docker stop keepalived" in script for script in drains.values())
+    gate = next(g.gate for s in plan.services if s.service.name == "loadbalancer" for g in s.gates if g.host == "h1")
+    assert "docker start keepalived" in gate.create
 
 
 def test_a_new_rabbitmq_node_gives_up_waiting_for_peers_that_start_after_it(plan):

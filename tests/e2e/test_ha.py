@@ -192,20 +192,12 @@ def _reconfigure(ha: dict[str, Any], name: str, **changes: Any) -> Any:
     return change
 
 
-def api_failures_within_budget(report: availability.Report) -> bool:
-    """The goal is no failed API request. In some runs a single keystone token request gets haproxy's
-    502 (the server closed the connection without an answer) during the keystone rollout, cause not
-    found yet: one such isolated failure is tolerated here (and printed), any more, or any lasting a
-    second, is not."""
-    return len(report.failed) <= 1 and report.outage_seconds() < 1.0
-
-
 def test_a_keystone_option_rolls_host_by_host_without_a_failed_request(ha):
     change = _reconfigure(ha, "keystone option", keystone_logging_debug="True")
     assert {name for _, _, name in change.replaced} == {"keystone", "keystone_fernet"}
     assert change.order(KEYSTONE) == list(CONTROLLERS)
     assert change.batches_do_not_overlap(KEYSTONE)
-    assert api_failures_within_budget(change.report), change.report.summary()
+    assert not change.report.failed, change.report.summary()
 
 
 def test_a_nova_api_option_rolls_host_by_host_without_a_failed_request(ha):
@@ -216,7 +208,7 @@ def test_a_nova_api_option_rolls_host_by_host_without_a_failed_request(ha):
     assert {(host, name) for _, host, name in change.replaced} == {(h, "nova_api") for h in CONTROLLERS}
     assert change.order(["nova_api"]) == list(CONTROLLERS)
     assert change.batches_do_not_overlap(["nova_api"])
-    assert api_failures_within_budget(change.report), change.report.summary()
+    assert not change.report.failed, change.report.summary()
 
 
 def test_a_rabbitmq_option_rolls_node_by_node(ha):

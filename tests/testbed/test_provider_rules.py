@@ -459,6 +459,65 @@ def test_command_update_reruns_create_and_triggers_replace(bed: Bed, make_stack)
     bed.on_host("rm", "-f", log)
 
 
+def test_each_replaced_container_waits_for_its_own_drain_not_for_a_shared_one(bed: Bed, make_stack, names) -> None:
+    """Drains (serving.py, service._drain): when two containers of a host are replaced in one run, a
+    delete-before-replace dependent shared by both (the gate, triggered by both ids) is deleted once, in
+    one container's replace chain only, so it cannot guard the other; a dependent of one container
+    each (its id the only trigger) is deleted right before that container stops, for both."""
+    import pulumi_docker as docker
+    from pulumi_command import remote
+
+    a, b = names("a"), names("b")
+    log = f"/tmp/rules-{uuid.uuid4().hex[:6]}.log"
+    running = "docker inspect -f '{{{{.State.Running}}}}' {name}"
+
+    def program(generation: int) -> Program:
+        def run() -> None:
+            provider = docker.Provider("h1", host=bed.docker_host, ssh_opts=bed.ssh_opts)
+            made = []
+            for name in (a, b):
+                container = docker.Container(
+                    name,
+                    name=name,
+                    image=bed.image,
+                    command=["sleep", "3600"],
+                    network_mode="host",
+                    envs=[f"KOLLA_CONFIG_HASH={generation}"],
+                    opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True),
+                )
+                remote.Command(
+                    f"{name}-drain",
+                    connection=bed.connection(),
+                    delete=f"echo drain {name} $({running.format(name=name)}) >> {log}",
+                    triggers=[container.id],
+                    opts=pulumi.ResourceOptions(depends_on=[container], delete_before_replace=True),
+                )
+                made.append(container)
+            remote.Command(
+                "shared",
+                connection=bed.connection(),
+                create=f"echo serve >> {log}",
+                delete=f"echo shared >> {log}",
+                triggers=[c.id for c in made],
+                opts=pulumi.ResourceOptions(depends_on=made, delete_before_replace=True),
+            )
+
+        return run
+
+    stack = make_stack(program(1))
+    stack.up()
+    bed.on_host("rm", "-f", log)
+    stack.program = program(2)
+    stack.up()
+    lines = bed.on_host("cat", log).stdout.splitlines()
+    bed.on_host("rm", "-f", log)
+    # Each container was still running when its own drain ran, and was replaced after.
+    assert sorted(line for line in lines if line.startswith("drain")) == [f"drain {a} true", f"drain {b} true"]
+    assert all("KOLLA_CONFIG_HASH=2" in bed.inspect(n)["Config"]["Env"] for n in (a, b))  # type: ignore[index]
+    # The shared one went once, for both replacements, and was created again after them.
+    assert lines.count("shared") == 1 and lines[-1] == "serve", lines
+
+
 @pytest.mark.parametrize("secret_stdin", [False, True])
 def test_a_failing_command_reports_its_output(bed: Bed, make_stack, secret_stdin: bool) -> None:
     """A failing job's reason reaches the operator: exit status, stdout and stderr in the error, also
