@@ -188,6 +188,8 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
                     problems.update(dict.fromkeys(getattr(exc, "problems", None) or [str(exc)]))
         if not rendered or problems:
             continue
+        on_demand = {(h, key): r for (h, key), r in rendered.items() if key in service.on_demand_keys}
+        rendered = {placed: r for placed, r in rendered.items() if placed not in on_demand}
         jobs = [
             _with_masks(spec, rendered, secrets)
             for job in service.jobs
@@ -201,6 +203,7 @@ def plan_deployment(config: StackConfig) -> DeploymentPlan:
                 jobs=tuple(jobs),
                 batches=batches,
                 gates=gates,
+                on_demand=tuple(on_demand.values()),
             )
         )
     if not problems:

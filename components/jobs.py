@@ -57,6 +57,8 @@ class JobScope:
 def _database(job: DatabaseJob, scope: JobScope) -> list[JobSpec]:
     host = scope.first_host()
     ctx = scope.contexts[host.name]
+    if not job.when(ctx):
+        return []
     password_key = render_string(job.password_key, ctx)
     params = scripts.json_params(
         host=render_string(job.login_host, ctx),
@@ -67,6 +69,7 @@ def _database(job: DatabaseJob, scope: JobScope) -> list[JobSpec]:
         user=render_string(job.user, ctx),
         password=ctx[password_key] if password_key else "",
         privileges=job.privileges,
+        grants=[[render_string(target, ctx), privileges] for target, privileges in job.grants],
         grant_option=job.grant_option,
         timeout=ctx["database_max_timeout"],
     )

@@ -141,6 +141,8 @@ _DATABASE_PY = (
     if p["privileges"]:
         grant = "GRANT %s ON *.* TO %%s@'%%%%'" % p["privileges"]
         cur.execute(grant + (" WITH GRANT OPTION" if p.get("grant_option") else ""), (p["user"],))
+    for target, privileges in p.get("grants", []):
+        cur.execute("GRANT %s ON %s TO %%s@'%%%%'" % (privileges, target), (p["user"],))
 conn.commit()
 print("user %s ready%s" % (p["user"], " with database " + p["database"] if p["database"] else ""))
 """

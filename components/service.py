@@ -90,6 +90,9 @@ class ServicePlan:
     # Hosts in the order their containers are replaced (components/rollout.py), and their gates.
     batches: Sequence[Sequence[str]] = field(default_factory=tuple)
     gates: Sequence[GateSpec] = field(default_factory=tuple)
+    # Containers Kolla runs only on an operator's command (model.Container.on_demand): their config
+    # directory is written and their image pulled, and the commands that run them read both.
+    on_demand: Sequence[RenderedContainer] = field(default_factory=tuple)
 
 
 def parse_volume(spec: str) -> tuple[str, str, list[str]]:
@@ -241,7 +244,7 @@ class KollaService(pulumi.ComponentResource):
 
         configs: dict[tuple[str, str], command.remote.Command] = {}
         images: dict[tuple[str, str], docker.RemoteImage] = {}
-        for rendered in plan.containers:
+        for rendered in (*plan.containers, *plan.on_demand):
             host = hosts[rendered.host]
             directory = f"{scripts.KOLLA_ETC}/{rendered.key}"
             configs[(rendered.host, rendered.key)] = command.remote.Command(

@@ -926,3 +926,41 @@ def test_mariadb_recovery_passes_the_stacks_plan_and_prints_its_steps_a_failure_
     assert run(["mariadb-recovery", "--stack", "dev"])[0] == 1
     assert "h1: bootstrapping failed: no grastate" in capsys.readouterr().err
     assert stacks["dev"].ops() == []
+
+
+def test_mariadb_backup_and_restore_pass_the_stacks_plan_a_failure_exits_1(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from components.operate import mariadb_backup
+
+    seen: list[Any] = []
+
+    def backup(config: Any, plan: Any, kind: str, *, log: Any) -> list[str]:
+        seen.append(("backup", sorted(config.inventory.hosts), kind))
+        return ["4000 ./full-1/b.gz"]
+
+    def restore(config: Any, plan: Any, *, incremental: bool, log: Any) -> Any:
+        seen.append(("restore", sorted(config.inventory.hosts), incremental))
+        return mariadb_backup.mariadb_recovery.Position("h1", "u", 4, "--wsrep-recover")
+
+    monkeypatch.setattr(mariadb_backup, "backup", backup)
+    monkeypatch.setattr(mariadb_backup, "restore", restore)
+    code, out = run(["mariadb-backup", "--stack", "dev"])
+    assert code == 0 and "4000 ./full-1/b.gz" in out
+    assert run(["mariadb-backup", "--stack", "dev", "--incremental"])[0] == 0
+    # Restoring loses what was written since: not without a terminal's yes, or --yes.
+    assert run(["mariadb-restore", "--stack", "dev"])[0] == 4
+    code, out = run(["mariadb-restore", "--stack", "dev", "--full-only", "--yes"])
+    assert code == 0 and "restored on h1" in out
+    assert seen == [("backup", ["h1"], "full"), ("backup", ["h1"], "incremental"), ("restore", ["h1"], False)]
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise mariadb_backup.BackupError("this stack deploys no mariabackup: set globals.enable_mariabackup")
+
+    monkeypatch.setattr(mariadb_backup, "backup", refused)
+    assert run(["mariadb-backup", "--stack", "dev"])[0] == 1
+    assert "set globals.enable_mariabackup" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # one or the other
+        run(["mariadb-backup", "--stack", "dev", "--full", "--incremental"])
+    assert usage.value.code == 2
+    assert stacks["dev"].ops() == []

@@ -98,7 +98,8 @@ SERVICE = Service(
     ),
     enable_flag="enable_mariadb",
     depends_on=("common",),
-    passwords=("database_password", "mariadb_monitor_password"),
+    # The backup user's is needed only with enable_mariabackup; Kolla's passwords.yml always has it.
+    passwords=("database_password", "mariadb_monitor_password", "mariadb_backup_database_password"),
     variables={
         "mariadb_monitor_user": "{{ 'monitor' if enable_proxysql | bool else 'haproxy' }}",
         # Kolla's sharding group_vars, for the one default shard.
@@ -119,8 +120,18 @@ SERVICE = Service(
         # Kolla sizes the buffer pool from the host's memory fact; facts are not gathered here, so the
         # control hosts' memory is declared (40% of it, at most 8 GiB, goes to InnoDB).
         "mariadb_host_memory_mb": 4096,
+        # Kolla's mariabackup defaults (the role's, and group_vars' target: through haproxy the active
+        # node is the first host, which is the one backed up).
+        "mariadb_backup_host": "{{ groups['mariadb'][0] }}",
+        "mariadb_backup_database_schema": "mysql",
+        "mariadb_backup_database_user": (
+            "{% if mariadb_loadbalancer == 'haproxy' %}backup"
+            "{% else %}{{ mariadb_shard_backup_user_prefix }}{{ mariadb_shard_id | string }}{% endif %}"
+        ),
+        "mariadb_shard_backup_user_prefix": "backup_shard_",
+        "mariadb_backup_target": "{{ 'active' if mariadb_loadbalancer == 'haproxy' else 'replica' }}",
     },
-    named_volumes=("mariadb",),
+    named_volumes=("mariadb", "mariadb_backup"),
     containers=(
         Container(
             key="mariadb",
@@ -170,6 +181,34 @@ SERVICE = Service(
                 ),
             ),
         ),
+        # Kolla's mariabackup (enable_mariabackup): run by `kolla-pulumi mariadb-backup` on the backup
+        # host as Kolla's `mariadb_backup` runs it, with this config directory; nothing is kept running.
+        Container(
+            key="mariabackup",
+            container_name="mariabackup",
+            image="mariadb-server",
+            group="mariadb",
+            command="false",
+            volumes=default_volumes(
+                "mariabackup", "{{ mariadb_datadir_volume }}:/var/lib/mysql", "mariadb_backup:/backup"
+            ),
+            files=(
+                ConfigFile(
+                    "mariadb/backup.my.cnf.j2",
+                    "/etc/mysql/my.cnf",
+                    "mysql",
+                    source="my.cnf",
+                    ini_overrides=("backup.my.cnf", "mariadb/{host}/backup.my.cnf"),
+                ),
+            ),
+            permissions=(
+                {"path": "/var/log/kolla/mariadb", "owner": "mysql:mysql"},
+                {"path": "/backup", "owner": "mysql:mysql"},
+            ),
+            enabled=lambda c: bool(c["enable_mariabackup"]),
+            host_in_groups=lambda c: c["inventory_hostname"] == c["mariadb_backup_host"],
+            on_demand=True,
+        ),
     ),
     jobs=(
         # Kolla runs this only for a new cluster (a new data volume); the skip test makes it safe to
@@ -212,6 +251,23 @@ SERVICE = Service(
             login_host="{{ api_interface_address }}",
             login_user="{{ database_user }}",
             after_containers=True,
+        ),
+        # Kolla's register.yml with enable_mariabackup: the user mariabackup logs in as, with what
+        # mariabackup needs and its history table in the `mysql` schema.
+        DatabaseJob(
+            name="mariadb_backup_user",
+            database="",
+            user="{{ mariadb_backup_database_user }}",
+            password_key="mariadb_backup_database_password",
+            privileges="RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR",
+            grants=(
+                ("{{ mariadb_backup_database_schema }}.mariadb_backup_history", "CREATE, ALTER, INSERT"),
+                ("{{ mariadb_backup_database_schema }}.*", "CREATE, INSERT, SELECT"),
+            ),
+            login_host="{{ api_interface_address }}",
+            login_user="{{ database_user }}",
+            after_containers=True,
+            when=lambda c: bool(c["enable_mariabackup"]),
         ),
     ),
 )

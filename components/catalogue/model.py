@@ -96,6 +96,9 @@ class Container:
     # Narrows `group` per host, as Kolla's host_in_groups does, over each candidate host's context
     # (e.g. glance_api on one host only when images live on a host-local volume).
     host_in_groups: Predicate | None = None
+    # Kolla runs it only when an operator's command asks (mariabackup, for `mariadb_backup`): its
+    # config directory and image are deployed on its hosts, and no container is kept running.
+    on_demand: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class DatabaseJob:
     grant_option: bool = False
     shard_root: bool = False
     after_containers: bool = False
+    # (object, privileges) granted besides, e.g. ("mysql.*", "CREATE, INSERT, SELECT").
+    grants: tuple[tuple[str, str], ...] = ()
+    when: Predicate = always
 
 
 @dataclass(frozen=True)
@@ -284,6 +290,10 @@ class Service:
     variables: Mapping[str, Any] = field(default_factory=dict)
     named_volumes: tuple[str, ...] = ()
     rollout: Rollout = field(default_factory=Rollout)
+
+    @property
+    def on_demand_keys(self) -> frozenset[str]:
+        return frozenset(c.key for c in self.containers if c.on_demand)
 
     def container(self, key: str) -> Container:
         for c in self.containers:

@@ -50,6 +50,8 @@ def implemented_flags() -> set[str]:
     if "enable_haproxy" in flags:
         # Containers of the loadbalancer service, as in Kolla.
         flags |= {"enable_keepalived", "enable_proxysql"}
+    if "enable_mariadb" in flags:
+        flags |= {"enable_mariabackup"}  # mariadb's on-demand mariabackup container
     return flags | {"enable_fluentd"}
 
 
@@ -104,6 +106,18 @@ def _check_proxysql(values: dict[str, Any], user_set: frozenset[str], problems: 
         f"Kolla turns on enable_proxysql by default; with {missing[0]} false kolla-pulumi does not deploy it, so "
         "it is off and services reach MariaDB directly (set it to false in globals to silence this)."
     ]
+
+
+def _check_mariabackup(values: Mapping[str, Any], problems: Problems) -> None:
+    """Kolla backs up the active node through haproxy, or with ProxySQL a replica found through it (its
+    backup_shard_<id> user and kolla_mariadb_backup_replica.sh): only the former is implemented."""
+    if values.get("enable_mariabackup") and values.get("enable_proxysql"):
+        problems.add(
+            "globals.enable_mariabackup",
+            True,
+            "false while enable_proxysql is true: kolla-pulumi backs up MariaDB's active node through haproxy "
+            "(Kolla's mariadb_backup_target 'active'); the ProxySQL replica target is not implemented yet",
+        )
 
 
 def _check_loadbalancer(values: Mapping[str, Any], inventory: Inventory, problems: Problems) -> None:
@@ -221,6 +235,7 @@ def resolve_stack_config(raw: Mapping[str, Any], custom: CustomConfig | None = N
         values, notices = _effective_flags(sections["globals"], problems)
         notices += _check_proxysql(values, sections["globals"].user_set, problems)
         _check_vip(values, sections["inventory"], problems)
+        _check_mariabackup(values, problems)
         required = {
             key
             for service in SERVICES

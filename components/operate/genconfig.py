@@ -14,11 +14,12 @@ from components.operate.verbs import write_private
 
 
 def genconfig(plan: DeploymentPlan, directory: str | Path) -> list[Path]:
-    """Write `<directory>/<host>/<container>/<file>` for every planned container; the paths written."""
+    """Write `<directory>/<host>/<container>/<file>` for every planned container (those run on demand
+    too: their directories are on the hosts as well); the paths written."""
     root = Path(directory)
     written = []
     for service in plan.services:
-        for rendered in service.containers:
+        for rendered in (*service.containers, *service.on_demand):
             target = root / rendered.host / rendered.key
             target.mkdir(mode=0o700, parents=True, exist_ok=True)
             for parent in (root, root / rendered.host):

@@ -153,8 +153,11 @@ def recover(
     host: str | None = None,
     runner: Runner | None = None,
     log: Log = print,
+    read_others: bool = True,
 ) -> Position:
-    """Recover the cluster; returns the position of the node that bootstrapped it."""
+    """Recover the cluster; returns the position of the node that bootstrapped it. With `host` and not
+    `read_others` (a restore: the others rejoin by a full state transfer), only that host's position is
+    read."""
     run = runner or (lambda h, script: run_script(h, script, timeout=900))
     targets = _targets(config, plan)
     names = [h.name for h, _ in targets]
@@ -170,8 +173,12 @@ def recover(
             raise RecoveryError(f"{target.name}: {what} failed: {(done.stderr or done.stdout).strip()[-1500:]}")
         return done
 
+    if not read_others and host is None:
+        raise RecoveryError("the node to bootstrap from must be named when the others' positions are not read")
     positions = []
     for target, container in targets:
+        if not read_others and target.name != host:
+            continue
         output = on(target, position_script(container), "reading the data's position").stdout
         positions.append(parse_position(target.name, output))
         log(f"{target.name}: seqno {positions[-1].seqno} ({positions[-1].source})")

@@ -23,6 +23,8 @@ choose the operation, its targets and options.
 | init-runonce      | none: openstacksdk in kolla_toolbox over SSH (init_runonce.py)                 |
 | prune-images      | none: SSH, docker image prune of Kolla's images (prune_images.py)              |
 | rabbitmq-reset-st.| none: SSH, rabbitmqctl stop_app/force_reset/start_app (rabbitmq_reset.py)      |
+| mariadb-backup    | none: SSH, Kolla's one-shot mariabackup container (mariadb_backup.py)          |
+| mariadb-restore   | none: SSH, prepare, copy back, the cluster started from it (mariadb_backup.py) |
 """
 
 from __future__ import annotations

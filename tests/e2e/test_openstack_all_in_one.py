@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from components.deployment import plan_deployment
 from tests.e2e import secret_scan
 from tests.e2e.bed import clean_bed
 from tests.e2e.cloud import AGENTS, Cloud, compute_config, horizon_login
@@ -49,7 +50,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     started_at = time.time()
     with clean_bed(2) as started:
         state = tmp_path_factory.mktemp("e2e-aio-state")
-        stack = stack_with_config(STACK, state, compute_config(GROUPS, enable_heat=True, enable_horizon=True))
+        stack = stack_with_config(
+            STACK, state, compute_config(GROUPS, enable_heat=True, enable_horizon=True, enable_mariabackup=True)
+        )
         up = stack.up()
         client = Cloud(stack, tmp_path_factory.mktemp("e2e-aio-client"))
         yield {
@@ -175,6 +178,42 @@ def test_the_services_log_under_kolla_logs(cloud):
     for path in ("glance/glance-api.log", "placement/placement-api.log", "nova/nova-compute.log"):
         out = h1.ssh(f"docker exec fluentd test -s /var/log/kolla/{shlex.quote(path)} && echo ok", check=False)
         assert out.stdout.strip() == "ok", (path, out.stderr)
+
+
+def test_a_dropped_database_restored_from_a_full_and_an_incremental_backup_brings_back_the_same_servers(cloud):
+    """Kolla's mariadb_backup, full then incremental, with a flavor made between them; nova's cell
+    database dropped; `mariadb-restore`: the servers are back, the flavor too (the incremental was
+    applied), the compute host's guest kept running, and a new server boots."""
+    from components.operate import mariadb_backup
+    from components.operate.workspace import resolved_config
+
+    client, h1 = cloud["client"], cloud["h1"]
+    config = resolved_config(cloud["stack"])
+    plan = plan_deployment(config)
+    servers = {s["ID"]: s["Name"] for s in client.json("server", "list")}
+    assert servers, "the module's earlier tests boot a server"
+    qemu = h1.ssh("pgrep -f '[q]emu-system' | sort").stdout.split()
+    mariadb_backup.backup(config, plan, "full", log=print)
+    client.run("flavor", "create", "--ram", "64", "--disk", "1", "--vcpus", "1", "kp.after-full")
+    held = mariadb_backup.backup(config, plan, "incremental", log=print)
+    assert [line for line in held if "/full-" in line] and [line for line in held if "/incr-" in line], held
+
+    login = f"[client]\nuser=root\npassword={config.passwords.values['database_password']}\n"
+    h1.ssh("docker exec -i mariadb mysql --defaults-extra-file=/dev/stdin -e 'DROP DATABASE nova'", input=login)
+    assert client.json("server", "list") == []  # nova lists no server of a cell whose database is gone
+
+    started = time.monotonic()
+    chosen = mariadb_backup.restore(config, plan, log=print)
+    print(f"mariadb-restore from {chosen.host}: {time.monotonic() - started:.1f} s")
+    listed = client.wait_for(
+        "the servers back",
+        lambda: (r := client.run("server", "list", "-f", "json", check=False)).returncode == 0 and json.loads(r.stdout),
+    )
+    assert {s["ID"]: s["Name"] for s in listed} == servers
+    assert all(s["Status"] == "ACTIVE" for s in listed), listed
+    assert client.json("flavor", "show", "kp.after-full")["ram"] == 64
+    assert h1.ssh("pgrep -f '[q]emu-system' | sort").stdout.split() == qemu  # the guests never stopped
+    assert client.boot("after-restore")["status"] == "ACTIVE"
 
 
 def test_nothing_secret_in_state_logs_outputs_or_containers(cloud):
