@@ -191,6 +191,25 @@ def measured(probes: list[Probe], token: str, rate: float = 4.0, max_seconds: fl
         report.outcomes.sort(key=lambda o: o.started)
 
 
+def answering_again(probe: Probe, token: str, deadline: float, streak: int = 4) -> float | None:
+    """Send `probe` again and again (one at a time, each bounded by REQUEST_TIMEOUT) until `streak` in a
+    row succeed (behind a load balancer, every backend has had its turn), or `deadline` (a time.time())
+    passes; the start of the first of that streak, else None."""
+    _require_testbed(probe.url)
+    run_started: float | None = None
+    run = 0
+    while time.time() < deadline:
+        started = time.time()
+        if _request(probe, token)[0]:
+            run_started, run = (run_started or started), run + 1
+            if run >= streak:
+                return run_started
+        else:
+            run_started, run = None, 0
+        time.sleep(max(0.0, 1.0 - (time.time() - started)))
+    return None
+
+
 def admin_credentials(stack_config: dict[str, Any]) -> tuple[str, str]:
     """(user, password) of the stack's admin, from `stack.get_all_config()`."""
     passwords = json.loads(stack_config["kolla-pulumi:passwords"].value)
