@@ -14,14 +14,33 @@ from collections.abc import Mapping
 KOLLA_ETC = "/etc/kolla"
 
 
+TMPFILES_DIR = "/etc/tmpfiles.d"
+
+
+def _runtime_sources(mount_sources: tuple[str, ...]) -> list[str]:
+    """The mount sources below /run: a tmpfs, empty again after every boot."""
+    return [path for path in mount_sources if path.rstrip("/").startswith("/run/")]
+
+
+def boot_dirs_file(directory: str) -> str:
+    """The systemd-tmpfiles file that recreates a container's runtime mount sources at boot."""
+    return f"{TMPFILES_DIR}/kolla-{directory.rstrip('/').rsplit('/', 1)[-1]}.conf"
+
+
 def write_config_dir(directory: str, mount_sources: tuple[str, ...] = ()) -> str:
     """Replace `directory` with the files on stdin (lines: name<TAB>perm<TAB>base64), atomically.
 
     Kolla's layout: directory 0770, files 0660, read-only bind-mounted into the container. Bind mounts
     with a propagation mode (`/run/openvswitch:/run/openvswitch:shared`) need their source to exist,
-    unlike `-v`, which creates it: those sources are made here, before the container."""
+    unlike `-v`, which creates it: those sources are made here, before the container, and those below
+    /run are declared to systemd-tmpfiles, which makes them again at boot before Docker restarts the
+    containers (without them Docker refuses to start them after a reboot)."""
     d = shlex.quote(directory)
     sources = "".join(f"mkdir -p {shlex.quote(path)}\n" for path in mount_sources)
+    runtime = _runtime_sources(mount_sources)
+    if runtime:
+        lines = "".join(f"d {path.rstrip('/')} 0755 root root -\\n" for path in runtime)
+        sources += f"mkdir -p {TMPFILES_DIR}\nprintf '{lines}' > {shlex.quote(boot_dirs_file(directory))}\n"
     return f"""set -eu
 {sources}umask 007
 staging={d}.staging.$$
@@ -50,8 +69,10 @@ def config_dir_stdin(files: Mapping[str, str], perm: str = "0660") -> str:
     )
 
 
-def remove_dir(directory: str) -> str:
-    return f"rm -rf {shlex.quote(directory)}"
+def remove_dir(directory: str, mount_sources: tuple[str, ...] = ()) -> str:
+    """Remove what write_config_dir wrote (the directory, and its boot-time directories' file)."""
+    boot = f" {shlex.quote(boot_dirs_file(directory))}" if _runtime_sources(mount_sources) else ""
+    return f"rm -rf {shlex.quote(directory)}{boot}"
 
 
 def docker_run_once(

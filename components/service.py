@@ -251,7 +251,7 @@ class KollaService(pulumi.ComponentResource):
                 f"{rendered.host}-{rendered.key}-config",
                 connection=host.connection,
                 create=scripts.write_config_dir(directory, mount_sources(rendered.volumes)),
-                delete=scripts.remove_dir(directory),
+                delete=scripts.remove_dir(directory, mount_sources(rendered.volumes)),
                 stdin=pulumi.Output.secret(scripts.config_dir_stdin(rendered.files)),
                 opts=pulumi.ResourceOptions(
                     parent=self,

@@ -72,6 +72,17 @@ def test_shared_bind_mount_sources_are_made_before_the_containers(run):
             assert f"{host}-{key}-config" in run.resources[container].depends_on
 
 
+def test_shared_bind_mount_sources_below_run_are_made_again_at_boot(run):
+    """/run is a tmpfs emptied at boot, and Docker refuses to restart a container whose bind mount
+    source is missing: the config delivery declares it to systemd-tmpfiles, and removes that again."""
+    config = run.resources["h2-openvswitch-db-server-config"]
+    boot_dirs = "/etc/tmpfiles.d/kolla-openvswitch-db-server.conf"
+    assert f"printf 'd /run/openvswitch 0755 root root -\\n' > {boot_dirs}\n" in config.script
+    assert config.inputs["delete"] == f"rm -rf /etc/kolla/openvswitch-db-server {boot_dirs}"
+    # /run itself (kolla_toolbox's, nova_compute's) is always there.
+    assert "tmpfiles" not in run.resources["h1-kolla-toolbox-config"].script
+
+
 def test_the_ovsdb_volume_is_kept_on_destroy(run):
     for host in OVS_HOSTS:
         assert run.resources[f"{host}-volume-openvswitch_db"].retain_on_delete

@@ -21,6 +21,10 @@ mount -t overlay overlay \
 # network namespace owns (net.*): Kolla's ip_nonlocal_bind, without which haproxy cannot bind the VIP
 # after a reboot. Others would change the whole machine, so they are left alone.
 cat /etc/sysctl.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*net\.' | sysctl -q -p /dev/stdin >/dev/null 2>&1 || true
+# What a real machine's boot makes from /etc/tmpfiles.d (systemd-tmpfiles-setup, before docker.service)
+# in this host's own /run: the directories its containers bind-mount from there.
+cat /etc/tmpfiles.d/*.conf 2>/dev/null | awk '$1 == "d" && $2 ~ "^/run/" {print $3, $2}' |
+    while read -r mode path; do mkdir -p "$path" && chmod "$mode" "$path"; done || true
 # A /root of its own, like a fresh install: the machine's dotfiles (and its caches, which hold the
 # test bed's client key) stay out of the hosts.
 mount --bind "$TB_DATA/root" /root

@@ -19,7 +19,7 @@ import pytest
 from components.deployment import plan_deployment
 from tests.e2e import secret_scan
 from tests.e2e.bed import clean_bed
-from tests.e2e.cloud import AGENTS, Cloud, compute_config, horizon_login
+from tests.e2e.cloud import AGENTS, Cloud, compute_config, horizon_login, wait_until
 from tests.e2e.test_lifecycle import containers
 
 pytestmark = pytest.mark.e2e
@@ -214,6 +214,38 @@ def test_a_dropped_database_restored_from_a_full_and_an_incremental_backup_bring
     assert client.json("flavor", "show", "kp.after-full")["ram"] == 64
     assert h1.ssh("pgrep -f '[q]emu-system' | sort").stdout.split() == qemu  # the guests never stopped
     assert client.boot("after-restore")["status"] == "ACTIVE"
+
+
+def test_a_host_restart_brings_every_container_back_healthy_without_an_up(cloud):
+    """h1 loses power and boots again (its disks kept): Docker's restart policies bring every container
+    back (Open vSwitch's /run/openvswitch is a fresh tmpfs then), each healthy, the same containers as
+    before; the cloud answers; a refresh and a preview find nothing to change."""
+    from testbed import hosts
+
+    h1, client = cloud["h1"], cloud["client"]
+    before = containers(h1)
+    hosts.power_off("h1")
+    hosts.up(2)
+
+    def unhealthy() -> list[str]:
+        rows = h1.ssh("docker ps -a --format '{{.Names}} {{.Status}}'", check=False).stdout.splitlines()
+        return [
+            row
+            for row in rows
+            if not row.split(" ", 1)[1].startswith("Up") or "(health: starting)" in row or "(unhealthy)" in row
+        ]
+
+    wait_until("every container up and healthy after the boot", lambda: not unhealthy() or None, timeout=600)
+    assert containers(h1).keys() == before.keys()
+    assert {name: cid.split(":")[0] for name, cid in containers(h1).items()} == {
+        name: cid.split(":")[0] for name, cid in before.items()
+    }  # started again, never re-created
+    client.wait_for("a token", lambda: client.run("token", "issue", check=False).returncode == 0)
+    client.compute_services_up({"h1"})
+    client.agents_alive({"h1"})
+    cloud["stack"].refresh(on_output=lambda _: None)
+    preview = cloud["stack"].preview(on_output=lambda _: None)
+    assert set(preview.change_summary) == {"same"}, preview.change_summary
 
 
 def test_nothing_secret_in_state_logs_outputs_or_containers(cloud):

@@ -264,7 +264,8 @@ def test_fresh_removes_containers_volumes_and_etc_kolla_but_keeps_images() -> No
 
 def test_a_power_cut_keeps_the_disks_and_a_boot_restarts_containers_and_sysctls() -> None:
     """power_off kills everything at once (no shutdown); `up` boots the host again as a machine boots:
-    its data, its containers with a restart policy running again, /etc/sysctl.d's net.* applied."""
+    its data, its containers with a restart policy running again, /etc/sysctl.d's net.* applied,
+    /etc/tmpfiles.d's directories made again in its fresh /run."""
     _bed_available()
     (host,) = hosts.up(1, bed=OWN_BED)
     _ensure_empty_image(host)
@@ -272,6 +273,8 @@ def test_a_power_cut_keeps_the_disks_and_a_boot_restarts_containers_and_sysctls(
     host.ssh(f"docker rm -f kp-power >/dev/null 2>&1; {run} {EMPTY_IMAGE} /bin/sleep 3600 >/dev/null")
     probe = "/etc/sysctl.d/99-kp-probe.conf"
     host.ssh(f"echo 'net.ipv4.ip_nonlocal_bind = 1' > {probe} && sysctl -q -w net.ipv4.ip_nonlocal_bind=1")
+    boot_dirs = "/etc/tmpfiles.d/kp-probe.conf"
+    host.ssh(f"mkdir -p /etc/tmpfiles.d && echo 'd /run/kp-probe/sub 0750 root root -' > {boot_dirs}")
     state = json.loads(hosts._state_file(host.name).read_text())
     hosts.power_off(host.name, bed=OWN_BED)
     assert not host_procs.alive(state["holder"])
@@ -279,9 +282,10 @@ def test_a_power_cut_keeps_the_disks_and_a_boot_restarts_containers_and_sysctls(
     assert hosts.hosts(bed=OWN_BED) == []
     hosts.up(1, bed=OWN_BED)
     assert host.ssh("sysctl -n net.ipv4.ip_nonlocal_bind").stdout.strip() == "1"
+    assert host.ssh("stat -c %a /run/kp-probe/sub").stdout.strip() == "750"
     running = host.ssh("docker inspect -f '{{.State.Running}}' kp-power", check=False).stdout.strip()
     assert running == "true"
-    host.ssh(f"docker rm -f kp-power; rm -f {probe}")
+    host.ssh(f"docker rm -f kp-power; rm -f {probe} {boot_dirs}")
 
 
 def test_down_leaves_nothing_behind() -> None:
