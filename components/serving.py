@@ -58,7 +58,6 @@ class Drain:
     container: str  # the container's key
     delete: str
     stdin: str
-    servers: tuple[tuple[str, str], ...]  # the (backend, server) pairs it drains
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def _drain(
     drain = _haproxy("drain", "lb_drain") + " || echo 'warning: the load balancers did not drain it' >&2\n"
     stop = f"{{ {before_stop}\n}} || echo 'warning: before_stop failed' >&2\n"
     delete = "set -u\n" + read + (drain if lines else "") + (stop if before_stop else "") + "exit 0\n"
-    return Drain(container, delete, stdin, tuple(servers) if lines else ()), tuple(text for _, text in lines)
+    return Drain(container, delete, stdin), tuple(text for _, text in lines)
 
 
 def gate(

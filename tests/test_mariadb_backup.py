@@ -5,6 +5,8 @@ tests/e2e/test_openstack_all_in_one.py (a dropped database restored from a full 
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from components.config.errors import ConfigError
@@ -52,7 +54,13 @@ def test_mariabackup_is_a_config_directory_on_the_backup_host_and_never_a_runnin
 
 def test_the_deploy_writes_its_directory_pulls_its_image_and_creates_the_backup_user():
     run = run_program(_raw("ha"))
-    assert "h1-mariabackup-config" in run.resources
+    config = run.resources["h1-mariabackup-config"]
+    assert "/etc/kolla/mariabackup" in config.script
+    written = {
+        name: base64.b64decode(data).decode()
+        for name, _perm, data in (line.split("\t") for line in config.stdin.splitlines() if line)
+    }
+    assert set(written) == {"my.cnf", "config.json"} and "user = backup" in written["my.cnf"]
     assert not [n for n in run.containers() if "mariabackup" in n]
     assert not [n for n in run.resources if n.startswith(("h2-mariabackup", "h3-mariabackup"))]
     job = run.resources["h1-mariadb_backup_user"]
@@ -60,6 +68,7 @@ def test_the_deploy_writes_its_directory_pulls_its_image_and_creates_the_backup_
     assert '"user": "backup"' in params and "RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR" in params
     assert '"mysql.mariadb_backup_history", "CREATE, ALTER, INSERT"' in params
     assert "stdin" in job.secret_inputs
+    assert "h1-mariadb_monitor_user" in job.depends_on  # in the chain after the server and its users
 
 
 def test_without_enable_mariabackup_nothing_of_it_is_deployed():
@@ -100,7 +109,7 @@ def test_a_backup_runs_kollas_script_in_a_one_shot_container_on_the_backup_host(
     assert listed == ["4000 ./full-07-12-2026-1/mysqlbackup.qp.xbc.xbs.gz"]
     ((host, script),) = hosts.runs
     assert host == "h1"
-    assert "docker run --rm --name mariabackup --network host" in script
+    assert "docker run --name mariabackup --network host --restart no --rm" in script
     assert "-e BACKUP_TYPE=incremental" in script
     assert "sudo -E kolla_set_configs && /usr/local/bin/kolla_mariadb_backup.sh" in script
     assert "-v /etc/kolla/mariabackup/:/var/lib/kolla/config_files/:ro" in script

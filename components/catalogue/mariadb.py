@@ -120,8 +120,8 @@ SERVICE = Service(
         # Kolla sizes the buffer pool from the host's memory fact; facts are not gathered here, so the
         # control hosts' memory is declared (40% of it, at most 8 GiB, goes to InnoDB).
         "mariadb_host_memory_mb": 4096,
-        # Kolla's mariabackup defaults (the role's, and group_vars' target: through haproxy the active
-        # node is the first host, which is the one backed up).
+        # Kolla's mariabackup defaults: through haproxy the active node is the first host, the one backed
+        # up (Kolla's mariadb_backup_target 'active'; with ProxySQL, 'replica', refused in config/stack.py).
         "mariadb_backup_host": "{{ groups['mariadb'][0] }}",
         "mariadb_backup_database_schema": "mysql",
         "mariadb_backup_database_user": (
@@ -129,7 +129,6 @@ SERVICE = Service(
             "{% else %}{{ mariadb_shard_backup_user_prefix }}{{ mariadb_shard_id | string }}{% endif %}"
         ),
         "mariadb_shard_backup_user_prefix": "backup_shard_",
-        "mariadb_backup_target": "{{ 'active' if mariadb_loadbalancer == 'haproxy' else 'replica' }}",
     },
     named_volumes=("mariadb", "mariadb_backup"),
     containers=(

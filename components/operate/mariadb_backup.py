@@ -28,7 +28,7 @@ from components.catalogue.mariadb import CLUSTER_MARKER
 from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
 from components.operate import mariadb_recovery
-from components.operate.mariadb_recovery import CONTAINER, Log, RecoveryError
+from components.operate.mariadb_recovery import CONTAINER, Log, RecoveryError, docker_run, volume_dir
 from components.operate.ssh import Runner, run_script
 from components.render import RenderedContainer
 
@@ -60,16 +60,10 @@ def backup_target(plan: DeploymentPlan) -> BackupTarget:
 
 
 def _one_shot(name: str, container: RenderedContainer, command: str, *, env: dict[str, str], user: str = "") -> str:
-    """`docker run --rm` of the image the running mariadb has (else the planned one), as Kolla's
-    kolla_container start_container with detach false and remove_on_exit does."""
-    args = ["docker", "run", "--rm", "--name", name, "--network", "host"]
-    args += ["--user", user] if user else []
-    for key, value in sorted({**container.environment, **env}.items()):
-        args += ["-e", f"{key}={value}"]
-    for volume in container.volumes:
-        args += ["-v", volume]
+    """A one-shot container of the image the running mariadb has (else the planned one), as Kolla's
+    kolla_container start_container with detach false and remove_on_exit runs it."""
     image = _IMAGE_OF_MARIADB.format(name=CONTAINER, fallback=shlex.quote(container.image))
-    return " ".join(shlex.quote(a) for a in args) + f' "$({image})" bash -c {shlex.quote(command)}'
+    return docker_run(name, container, env=env, user=user, image=f'"$({image})"', command=command)
 
 
 def backup_script(container: RenderedContainer, kind: str) -> str:
@@ -90,7 +84,7 @@ if [ -z "$(docker ps -q --filter name=^{CONTAINER}$)" ]; then
 fi
 docker rm -f {BACKUP} >/dev/null 2>&1 || true
 {run}
-backups=$(docker volume inspect -f '{{{{.Mountpoint}}}}' mariadb_backup)
+backups=$({volume_dir("mariadb_backup")})
 cd "$backups" && find . -name '*.gz' -printf '%T@ %s %p\\n' | sort -n | cut -d' ' -f2- | sed 's|^|backup: |'
 """
 
@@ -147,15 +141,16 @@ _STOP = f"set -eu\ndocker stop -t 60 {CONTAINER} >/dev/null\n"
 
 # Another node, stopped: without Galera's saved state it joins by a full state transfer (its data is
 # newer than the backup's, which Galera would otherwise refuse as diverged).
-_FORGET_STATE = r"""set -eu
-data=$(docker volume inspect -f '{{.Mountpoint}}' mariadb)
+_FORGET_STATE = f"""set -eu
+data=$({volume_dir("mariadb")})
 rm -f "$data/grastate.dat" "$data/gvwstate.dat" "$data/galera.cache"
 echo "Galera state removed on $(hostname): it rejoins by a full state transfer"
 """
 
 
-def _restore_scripts(container: RenderedContainer) -> tuple[str, str]:
-    prepare = _one_shot("mariabackup_prepare", container, _PREPARE, env={}, user="root")
+def _restore_scripts(container: RenderedContainer, incremental: bool) -> tuple[str, str]:
+    skip = {} if incremental else {"SKIP_INCREMENTAL": "1"}
+    prepare = _one_shot("mariabackup_prepare", container, _PREPARE, env=skip, user="root")
     copy_back = _one_shot("mariabackup_restore", container, _COPY_BACK, env={}, user="root")
     return f"set -eu\n{prepare}\n", f"{_STOP}{copy_back}\n"
 
@@ -187,9 +182,7 @@ def restore(
     target = backup_target(plan)
     hosts = config.inventory.hosts
     run = runner or (lambda h, script: run_script(h, script, timeout=3600))
-    prepare, copy_back = _restore_scripts(target.container)
-    if not incremental:
-        prepare = prepare.replace("docker run --rm", "docker run --rm -e SKIP_INCREMENTAL=1", 1)
+    prepare, copy_back = _restore_scripts(target.container, incremental)
 
     def on(name: str, script: str, what: str) -> str:
         done = run(hosts[name], script)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from components.config.inventory import Host
@@ -57,18 +57,33 @@ def _targets(config: StackConfig, plan: DeploymentPlan) -> list[tuple[Host, Rend
     return [(h, rendered[h.name]) for h in hosts]
 
 
-def _docker_run(name: str, container: RenderedContainer, bootstrap_args: str, detach: bool) -> str:
+def docker_run(
+    name: str,
+    container: RenderedContainer,
+    *,
+    env: Mapping[str, str] | None = None,
+    detach: bool = False,
+    user: str = "",
+    image: str = "",
+    command: str = "",
+) -> str:
+    """`docker run` of a one-off node or tool with `container`'s environment (and `env`) and volumes,
+    never restarted: detached, or removed when it exits. `image` is a shell word (default: the
+    container's image); `command`, if any, runs with bash -c."""
     args = ["docker", "run", "--name", name, "--network", "host", "--restart", "no"]
     args += ["-d"] if detach else ["--rm"]
-    args += ["-e", f"BOOTSTRAP_ARGS={bootstrap_args}"]
-    for key, value in sorted(container.environment.items()):
+    args += ["--user", user] if user else []
+    for key, value in sorted({**container.environment, **(env or {})}.items()):
         args += ["-e", f"{key}={value}"]
     for volume in container.volumes:
         args += ["-v", volume]
-    return " ".join(shlex.quote(a) for a in [*args, container.image])
+    tail = f" {image or shlex.quote(container.image)}" + (f" bash -c {shlex.quote(command)}" if command else "")
+    return " ".join(shlex.quote(a) for a in args) + tail
 
 
-_VOLUME_DIR = 'docker volume inspect {} | sed -n \'s/.*"Mountpoint": *"\\(.*\\)".*/\\1/p\''
+def volume_dir(name: str) -> str:
+    """Shell that prints where the host's Docker keeps named volume `name`."""
+    return f'docker volume inspect {name} | sed -n \'s/.*"Mountpoint": *"\\(.*\\)".*/\\1/p\''
 
 
 def position_script(container: RenderedContainer) -> str:
@@ -76,13 +91,13 @@ def position_script(container: RenderedContainer) -> str:
     return f"""set -u
 docker stop -t 60 {CONTAINER} >/dev/null 2>&1 || true
 docker rm -f {BOOTSTRAP_NODE} {RECOVERY_NODE} >/dev/null 2>&1 || true
-data=$({_VOLUME_DIR.format("mariadb")})
-logs=$({_VOLUME_DIR.format("kolla_logs")})
+data=$({volume_dir("mariadb")})
+logs=$({volume_dir("kolla_logs")})
 if [ -f "$data/grastate.dat" ]; then
   echo "grastate $(sed -n 's/^uuid: *//p' "$data/grastate.dat") $(sed -n 's/^seqno: *//p' "$data/grastate.dat")"
 fi
 before=$(grep -c 'Recovered position' "$logs/mariadb/mariadb.log" 2>/dev/null || echo 0)
-{_docker_run(RECOVERY_NODE, container, "--wsrep-recover", detach=False)} >/dev/null 2>&1 || true
+{docker_run(RECOVERY_NODE, container, env={"BOOTSTRAP_ARGS": "--wsrep-recover"})} >/dev/null 2>&1 || true
 grep 'Recovered position' "$logs/mariadb/mariadb.log" 2>/dev/null | tail -n +$((before + 1)) | tail -1 \\
   | sed -n 's/.*Recovered position: *\\([^ ]*\\).*/recovered \\1/p'
 """
@@ -131,9 +146,9 @@ done
 
 def bootstrap_script(container: RenderedContainer, login: str, timeout: int) -> str:
     return f"""set -eu
-data=$({_VOLUME_DIR.format("mariadb")})
+data=$({volume_dir("mariadb")})
 sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$data/grastate.dat"
-{_docker_run(BOOTSTRAP_NODE, container, "--wsrep-new-cluster", detach=True)} >/dev/null
+{docker_run(BOOTSTRAP_NODE, container, env={"BOOTSTRAP_ARGS": "--wsrep-new-cluster"}, detach=True)} >/dev/null
 {_wait_synced(BOOTSTRAP_NODE, login, timeout)}echo "a new primary component runs on $(hostname)"
 """
 
