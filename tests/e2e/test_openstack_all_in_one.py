@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from components.deployment import plan_deployment
+from components.operate import health, mariadb_backup
+from components.operate.workspace import resolved_config
 from tests.e2e import secret_scan
 from tests.e2e.bed import clean_bed
 from tests.e2e.cloud import AGENTS, Cloud, compute_config, horizon_login, wait_until
@@ -184,9 +186,6 @@ def test_a_dropped_database_restored_from_a_full_and_an_incremental_backup_bring
     """Kolla's mariadb_backup, full then incremental, with a flavor made between them; nova's cell
     database dropped; `mariadb-restore`: the servers are back, the flavor too (the incremental was
     applied), the compute host's guest kept running, and a new server boots."""
-    from components.operate import mariadb_backup
-    from components.operate.workspace import resolved_config
-
     client, h1 = cloud["client"], cloud["h1"]
     config = resolved_config(cloud["stack"])
     plan = plan_deployment(config)
@@ -227,15 +226,14 @@ def test_a_host_restart_brings_every_container_back_healthy_without_an_up(cloud)
     hosts.power_off("h1")
     hosts.up(2)
 
-    def unhealthy() -> list[str]:
-        rows = h1.ssh("docker ps -a --format '{{.Names}} {{.Status}}'", check=False).stdout.splitlines()
-        return [
-            row
-            for row in rows
-            if not row.split(" ", 1)[1].startswith("Up") or "(health: starting)" in row or "(unhealthy)" in row
-        ]
-
-    wait_until("every container up and healthy after the boot", lambda: not unhealthy() or None, timeout=600)
+    # As `kolla-pulumi check` judges them: every planned container running, its healthcheck passing.
+    config = resolved_config(cloud["stack"])
+    plan = plan_deployment(config)
+    wait_until(
+        "every planned container running and healthy after the boot",
+        lambda: all(row.ok for row in health.check(config, plan)),
+        timeout=600,
+    )
     assert containers(h1).keys() == before.keys()
     assert {name: cid.split(":")[0] for name, cid in containers(h1).items()} == {
         name: cid.split(":")[0] for name, cid in before.items()
