@@ -383,14 +383,16 @@ class Prechecks(Verb):
         return _checked_rows(ctx, prechecks.run_prechecks(*ctx.plan()), prechecks.table)
 
 
-def _checked_rows(ctx: Context, rows: Sequence[Any], table: Callable[[list[Any]], str]) -> int:
-    """Rows with an `ok` as a table, or as JSON lines with --json; exit 3 when one is not ok."""
+def _checked_rows(ctx: Context, rows: Sequence[Any], table: Callable[[list[Any]], str], verdict: str = "ok") -> int:
+    """Rows judged by their `verdict` property as a table, or as JSON lines (that verdict as `ok`) with
+    --json; exit 3 when one is not ok."""
+    judged = [(row, bool(getattr(row, verdict))) for row in rows]
     if ctx.args.json:
-        for row in rows:
-            print(json.dumps({**vars(row), "ok": row.ok}, sort_keys=True), file=ctx.out)
+        for row, ok in judged:
+            print(json.dumps({**vars(row), "ok": ok}, sort_keys=True), file=ctx.out)
     else:
         print(table(list(rows)), file=ctx.out)
-    return OK if all(row.ok for row in rows) else PRECHECKS_FAILED
+    return OK if all(ok for _, ok in judged) else PRECHECKS_FAILED
 
 
 class PruneImages(Verb):
@@ -444,8 +446,9 @@ class RabbitmqResetState(Verb):
 
 class Check(Verb):
     """Check every planned container on its host (kolla-ansible check), without Pulumi: over the
-    pinned SSH, its state and healthcheck status, as a table. Exit 3 when one is missing, not running
-    or unhealthy."""
+    pinned SSH, its state and healthcheck status, and whether its config directory is as kolla-pulumi
+    wrote it, as a table. Exit 3 when one is missing, not running or unhealthy, or its config directory
+    was changed by hand (`deploy` writes it back)."""
 
     name = "check"
     engine = False
@@ -453,7 +456,7 @@ class Check(Verb):
     def run(self, ctx: Context) -> int:
         from components.operate import health
 
-        return _checked_rows(ctx, health.check(*ctx.plan()), health.table)
+        return _checked_rows(ctx, health.check(*ctx.plan()), health.table, "sound")
 
 
 class Genconfig(Verb):

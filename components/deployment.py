@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import pulumi
 
-from components import haproxy, listeners, serving
+from components import config_drift, haproxy, listeners, serving
 from components.catalogue import SERVICES
 from components.catalogue.model import Service
 from components.config.errors import ConfigError
@@ -280,6 +280,9 @@ class Deployment(pulumi.ComponentResource):
             )
             for name, host in config.inventory.hosts.items()
         }
+        records = config_drift.observe(config.inventory.hosts, {n: h.ssh_files for n, h in self.hosts.items()})
+        for name, found in records.items():
+            self.hosts[name].config_records = found
         self.services: dict[str, KollaService] = {}
         toolboxes: dict[str, pulumi.Resource] = {}
         for service_plan in self.plan.services:

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components import scripts
+from components import config_drift, scripts
 from components.config.inventory import Host
 
 HOSTS_BEGIN = "# BEGIN KOLLA-PULUMI MANAGED HOSTS"
@@ -165,6 +165,10 @@ class KollaHost(pulumi.ComponentResource):
         # The docker CLI's ssh needs files for the key and the pinned host key; they live only on the
         # machine running Pulumi, in its temp directory.
         key_file, known_hosts = _ssh_files(host)
+        self.ssh_files = (key_file, known_hosts)
+        # What its config directories hold against what was written there (components/config_drift.py);
+        # the deployment reads it before declaring the services. Unread: nothing recorded, no repair.
+        self.config_records = config_drift.HostRecords(reachable=True)
         options = [
             *(ssh_opts or []),
             *("-i", key_file, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"),

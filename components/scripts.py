@@ -27,22 +27,55 @@ def boot_dirs_file(directory: str) -> str:
     return f"{TMPFILES_DIR}/kolla-{directory.rstrip('/').rsplit('/', 1)[-1]}.conf"
 
 
-def write_config_dir(directory: str, mount_sources: tuple[str, ...] = ()) -> str:
+# What kolla-pulumi last wrote into each config directory: its fingerprint and the repair token of that
+# write (components/config_drift.py). Kept outside /etc/kolla, so that removing /etc/kolla by hand is
+# seen too.
+WRITTEN_DIR = "/etc/kolla-pulumi/written"
+
+# A directory's fingerprint: every entry's type, mode, owner and path, and every file's content. A
+# hand edit, a chmod, a removed or an added file changes it. "absent" when there is no directory.
+FINGERPRINT_SH = r"""fingerprint() {
+  if [ -d "$1" ]; then
+    (cd "$1" && { find . -printf '%y %m %u %g %p\n' | LC_ALL=C sort
+                  find . -type f -exec sha256sum {} + | LC_ALL=C sort -k 2; } | sha256sum | cut -d ' ' -f 1)
+  else
+    echo absent
+  fi
+}
+"""
+
+
+def written_record(directory: str) -> str:
+    return f"{WRITTEN_DIR}/{directory.rstrip('/').rsplit('/', 1)[-1]}"
+
+
+def write_config_dir(directory: str, mount_sources: tuple[str, ...] = (), record: str = "", repair: str = "") -> str:
     """Replace `directory` with the files on stdin (lines: name<TAB>perm<TAB>base64), atomically.
 
     Kolla's layout: directory 0770, files 0660, read-only bind-mounted into the container. Bind mounts
     with a propagation mode (`/run/openvswitch:/run/openvswitch:shared`) need their source to exist,
     unlike `-v`, which creates it: those sources are made here, before the container, and those below
     /run are declared to systemd-tmpfiles, which makes them again at boot before Docker restarts the
-    containers (without them Docker refuses to start them after a reboot)."""
+    containers (without them Docker refuses to start them after a reboot).
+
+    With a `record` file (written_record), what was written (its fingerprint) and the `repair` token it
+    carried are kept there, so that a later hand edit is seen (components/config_drift.py)."""
     d = shlex.quote(directory)
     sources = "".join(f"mkdir -p {shlex.quote(path)}\n" for path in mount_sources)
     runtime = _runtime_sources(mount_sources)
     if runtime:
         lines = "".join(f"d {path.rstrip('/')} 0755 root root -\\n" for path in runtime)
         sources += f"mkdir -p {TMPFILES_DIR}\nprintf '{lines}' > {shlex.quote(boot_dirs_file(directory))}\n"
+    remember = ""
+    if record:
+        target = shlex.quote(record)
+        token = shlex.quote(repair or "-")
+        remember = f"""mkdir -p {shlex.quote(record.rsplit("/", 1)[0])}
+printf '%s %s\\n' "$(fingerprint {d})" {token} > {target}.new && mv {target}.new {target}
+"""
+    parent = shlex.quote(directory.rstrip("/").rsplit("/", 1)[0] or "/")
     return f"""set -eu
-{sources}umask 007
+{FINGERPRINT_SH}{sources}umask 007
 staging={d}.staging.$$
 rm -rf "$staging"
 mkdir -p "$staging"
@@ -53,13 +86,14 @@ while IFS="$(printf '\\t')" read -r name perm data; do
   chmod "$perm" "$staging/$name"
 done
 chmod 0770 "$staging"
-mkdir -p {shlex.quote(KOLLA_ETC)}
-if [ -d {d} ] && diff -r "$staging" {d} >/dev/null 2>&1; then
-  rm -rf "$staging"; echo unchanged; exit 0
+mkdir -p {parent}
+if [ "$(fingerprint "$staging")" = "$(fingerprint {d})" ]; then
+  rm -rf "$staging"; result=unchanged
+else
+  rm -rf {d}.old; [ ! -e {d} ] || mv {d} {d}.old
+  mv "$staging" {d}; rm -rf {d}.old; result=changed
 fi
-rm -rf {d}.old; [ ! -e {d} ] || mv {d} {d}.old
-mv "$staging" {d}; rm -rf {d}.old
-echo changed
+{remember}echo "$result"
 """
 
 
@@ -69,10 +103,26 @@ def config_dir_stdin(files: Mapping[str, str], perm: str = "0660") -> str:
     )
 
 
-def remove_dir(directory: str, mount_sources: tuple[str, ...] = ()) -> str:
-    """Remove what write_config_dir wrote (the directory, and its boot-time directories' file)."""
-    boot = f" {shlex.quote(boot_dirs_file(directory))}" if _runtime_sources(mount_sources) else ""
-    return f"rm -rf {shlex.quote(directory)}{boot}"
+def remove_dir(directory: str, mount_sources: tuple[str, ...] = (), record: str = "") -> str:
+    """Remove what write_config_dir wrote (the directory, its record, its boot-time directories' file)."""
+    extra = [boot_dirs_file(directory)] if _runtime_sources(mount_sources) else []
+    extra += [record] if record else []
+    return "rm -rf " + " ".join(shlex.quote(path) for path in (directory, *extra))
+
+
+def read_written(etc: str = KOLLA_ETC, written: str = WRITTEN_DIR) -> str:
+    """Print `ok`, then per recorded config directory: its name, the fingerprint written, the fingerprint
+    it has now, the repair token of that write."""
+    return f"""set -u
+{FINGERPRINT_SH}echo ok
+for record in {shlex.quote(written)}/*; do
+  [ -f "$record" ] || continue
+  key=${{record##*/}}
+  written=; token=
+  read -r written token < "$record" || true
+  echo "$key ${{written:-none}} $(fingerprint {shlex.quote(etc)}/"$key") ${{token:--}}"
+done
+"""
 
 
 def docker_run_once(

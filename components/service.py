@@ -15,7 +15,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components import scripts
+from components import config_drift, scripts
 from components.catalogue.model import Service
 from components.host import KollaHost
 from components.render import RenderedContainer
@@ -162,8 +162,11 @@ def capability_names(cap_add: Sequence[str]) -> list[str]:
     return [c if c.startswith("CAP_") else f"CAP_{c}" for c in cap_add]
 
 
-def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object], host: KollaHost) -> dict:
-    """The docker.Container inputs for one rendered container (Kolla's kolla_container defaults)."""
+def container_args(
+    rendered: RenderedContainer, spec_flags: Mapping[str, object], host: KollaHost, repair: str = ""
+) -> dict:
+    """The docker.Container inputs for one rendered container (Kolla's kolla_container defaults); a
+    `repair` token (components/config_drift.py) restarts it on its config directory written back."""
     volumes: list[docker.ContainerVolumeArgs] = []
     mounts: list[docker.ContainerMountArgs] = []
     for spec in rendered.volumes:
@@ -189,6 +192,8 @@ def container_args(rendered: RenderedContainer, spec_flags: Mapping[str, object]
         else:
             volumes.append(docker.ContainerVolumeArgs(host_path=source, container_path=target, read_only=read_only))
     env = {**rendered.environment, **rendered.secret_environment, "KOLLA_CONFIG_HASH": rendered.config_hash}
+    if repair:
+        env[config_drift.TOKEN_ENV] = repair
     envs = [f"{k}={v}" for k, v in sorted(env.items())]
     args: dict = {
         "name": rendered.container_name,
@@ -247,16 +252,20 @@ class KollaService(pulumi.ComponentResource):
         for rendered in (*plan.containers, *plan.on_demand):
             host = hosts[rendered.host]
             directory = f"{scripts.KOLLA_ETC}/{rendered.key}"
+            record = scripts.written_record(directory)
+            repair = host.config_records.repair_token(rendered.key)
             configs[(rendered.host, rendered.key)] = command.remote.Command(
                 f"{rendered.host}-{rendered.key}-config",
                 connection=host.connection,
-                create=scripts.write_config_dir(directory, mount_sources(rendered.volumes)),
-                delete=scripts.remove_dir(directory, mount_sources(rendered.volumes)),
+                create=scripts.write_config_dir(directory, mount_sources(rendered.volumes), record, repair or ""),
+                delete=scripts.remove_dir(directory, mount_sources(rendered.volumes), record),
                 stdin=pulumi.Output.secret(scripts.config_dir_stdin(rendered.files)),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[*host.ready, *needs(rendered.host)],
                     additional_secret_outputs=SECRET_OUTPUTS,
+                    # Unread (the host did not answer): the repair token the state has stays.
+                    ignore_changes=["create"] if repair is None else None,
                 ),
             )
             images[(rendered.host, rendered.key)] = host.image(rendered.image)
@@ -321,11 +330,13 @@ class KollaService(pulumi.ComponentResource):
                 for rendered in (r for r in plan.containers if r.host == host_name):
                     flags = container_flags[rendered.key]
                     image = images[(rendered.host, rendered.key)]
+                    repair = host.config_records.repair_token(rendered.key)
                     container = docker.Container(
                         f"{rendered.host}-{rendered.container_name}",
                         image=image.image_id,
-                        **container_args(rendered, flags, host),
+                        **container_args(rendered, flags, host, repair or ""),
                         opts=pulumi.ResourceOptions(
+                            ignore_changes=["envs"] if repair is None else None,
                             parent=self,
                             provider=host.provider,
                             depends_on=[

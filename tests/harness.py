@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Declared:
     retain_on_delete: bool = False
     custom_timeouts: pulumi.CustomTimeouts | None = None
     additional_secret_outputs: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
     pending: dict[str, pulumi.Output] = field(default_factory=dict, repr=False)
 
     @property
@@ -70,8 +72,10 @@ class Declared:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, host_answers: dict[str, str] | None = None) -> None:
         self.resources: dict[str, Declared] = {}
+        self.host_answers = host_answers or {}
+        self.commands_run: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         declared = self.resources.setdefault(args.name, Declared(args.typ, args.name))
@@ -83,8 +87,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return f"{args.name}-id", outputs
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "command:local:run":
+            # The config-drift read (components/config_drift.py): every host answers, nothing recorded
+            # yet, as on a first deploy. Tests of drift pass their own answers.
+            self.commands_run.append(args.args["command"])
+            hosts = re.findall(r"^# host (\S+)$", args.args["command"], re.M)
+            return {"stdout": "".join(self.host_answers.get(h, f"{h} ok\n") for h in hosts)}
+        return {}
 
 
 @dataclass
@@ -133,6 +143,7 @@ def run_program(
         declared.retain_on_delete = bool(opts.retain_on_delete)
         declared.custom_timeouts = opts.custom_timeouts
         declared.additional_secret_outputs = list(opts.additional_secret_outputs or [])
+        declared.ignore_changes = list(opts.ignore_changes or [])
         for key, value in (args.props or {}).items():
             if isinstance(value, pulumi.Output):
                 declared.pending[key] = value

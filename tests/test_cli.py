@@ -634,8 +634,8 @@ def test_check_is_a_table_of_every_container_and_fails_on_one_stopped_or_unhealt
     monkeypatch.setattr(health, "run_script", lambda host, script: _inspected(script, {"cron": "running none"}))
     code, out = run(["check", "--stack", "dev"])
     assert code == 0 and "FAIL" not in out
-    assert re.search(r"h1\s+keystone\s+running\s+healthy\s+ok", out), out
-    assert re.search(r"h1\s+cron\s+running\s+none\s+ok", out), out  # no healthcheck: running is enough
+    assert re.search(r"h1\s+keystone\s+running\s+healthy\s+-\s+ok", out), out
+    assert re.search(r"h1\s+cron\s+running\s+none\s+-\s+ok", out), out  # no healthcheck: running is enough
     states = {"keystone": "exited none", "memcached": "running unhealthy", "rabbitmq": None}
     monkeypatch.setattr(health, "run_script", lambda host, script: _inspected(script, states))
     code, out = run(["check", "--stack", "dev", "--json"])
@@ -643,6 +643,28 @@ def test_check_is_a_table_of_every_container_and_fails_on_one_stopped_or_unhealt
     assert code == 3
     assert {name for name, r in rows.items() if not r["ok"]} == {"keystone", "memcached", "rabbitmq"}
     assert rows["rabbitmq"]["state"] == "missing"
+
+
+def test_check_names_a_config_directory_changed_by_hand_and_fails_on_it(
+    stacks: dict[str, FakeStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records scripts.read_written prints after the health lines: keystone's directory differs from
+    what was written, memcached's is as written, the others were never recorded."""
+    from components.operate import health
+
+    records = "ok\nkeystone aaaa bbbb -\nmemcached cccc cccc -\n"
+
+    def inspected(host: Any, script: str) -> Completed:
+        assert "/etc/kolla-pulumi/written" in script
+        done = _inspected(script, {})
+        return Completed(0, done.stdout + records, "")
+
+    monkeypatch.setattr(health, "run_script", inspected)
+    code, out = run(["check", "--stack", "dev"])
+    assert code == 3
+    assert re.search(r"h1\s+keystone\s+running\s+healthy\s+changed-by-hand\s+FAIL", out), out
+    assert re.search(r"h1\s+memcached\s+running\s+healthy\s+as-written\s+ok", out), out
+    assert re.search(r"h1\s+cron\s+running\s+healthy\s+unrecorded\s+ok", out), out
 
 
 def test_genconfig_writes_every_hosts_files_privately_without_touching_a_host(

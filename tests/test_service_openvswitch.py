@@ -78,7 +78,8 @@ def test_shared_bind_mount_sources_below_run_are_made_again_at_boot(run):
     config = run.resources["h2-openvswitch-db-server-config"]
     boot_dirs = "/etc/tmpfiles.d/kolla-openvswitch-db-server.conf"
     assert f"printf 'd /run/openvswitch 0755 root root -\\n' > {boot_dirs}\n" in config.script
-    assert config.inputs["delete"] == f"rm -rf /etc/kolla/openvswitch-db-server {boot_dirs}"
+    record = "/etc/kolla-pulumi/written/openvswitch-db-server"
+    assert config.inputs["delete"] == f"rm -rf /etc/kolla/openvswitch-db-server {boot_dirs} {record}"
     # /run itself (kolla_toolbox's, nova_compute's) is always there.
     assert "tmpfiles" not in run.resources["h1-kolla-toolbox-config"].script
 

@@ -1,11 +1,15 @@
 """kolla-ansible's `check`, without Pulumi: over the pinned SSH, every planned container's state and
-healthcheck status on its host, as a table; a container missing, not running or unhealthy fails."""
+healthcheck status on its host, and whether its config directory is as kolla-pulumi wrote it
+(components/config_drift.py), as a table; a container missing, not running or unhealthy fails, and so
+does a config directory changed by hand."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass
 
+from components import config_drift, scripts
 from components.config.stack import StackConfig
 from components.deployment import DeploymentPlan
 from components.operate.columns import columns
@@ -37,37 +41,67 @@ class ContainerHealth:
     container: str
     state: str  # running, exited, ..., missing, or unreachable
     health: str  # healthy, unhealthy, starting, none (no healthcheck), or "-"
+    config: str = "-"  # as-written, changed-by-hand, unrecorded (written before records existed), or "-"
 
     @property
     def ok(self) -> bool:
+        """The container runs and passes its healthcheck."""
         return self.state == "running" and self.health in ("healthy", "none")
+
+    @property
+    def sound(self) -> bool:
+        """ok, and its config directory not changed by hand (`check`'s verdict)."""
+        return self.ok and self.config != CHANGED
+
+
+CHANGED = "changed-by-hand"
 
 
 def health_script(names: list[str]) -> str:
-    return _SCRIPT.replace("NAMES", " ".join(shlex.quote(n) for n in names), 1)
+    """The health lines (`<name> <state> <health>`), then the config records (scripts.read_written)."""
+    return _SCRIPT.replace("NAMES", " ".join(shlex.quote(n) for n in names), 1) + scripts.read_written()
 
 
-def parse(host: str, names: list[str], stdout: str) -> list[ContainerHealth]:
+def _config(records: config_drift.HostRecords | None, key: str) -> str:
+    if records is None:
+        return "-"
+    written = records.written.get(key)
+    if written is None:
+        return "unrecorded"
+    return "as-written" if written.actual == written.fingerprint else CHANGED
+
+
+def parse(host: str, containers: list[tuple[str, str]], stdout: str) -> list[ContainerHealth]:
+    """`containers`: (name, config directory) pairs in plan order."""
     seen = {}
     for line in stdout.splitlines():
         parts = line.split()
         if len(parts) == 3:
             seen[parts[0]] = ContainerHealth(host, parts[0], parts[1], parts[2])
-    return [seen.get(n, ContainerHealth(host, n, "missing", "-")) for n in names]
+    found = config_drift.parse("".join(f"{host} {line}\n" for line in stdout.splitlines()), [host])[host]
+    records = found if found.reachable else None
+    return [
+        dataclasses.replace(seen.get(n, ContainerHealth(host, n, "missing", "-")), config=_config(records, key))
+        for n, key in containers
+    ]
 
 
 def check(config: StackConfig, plan: DeploymentPlan, runner: Runner | None = None) -> list[ContainerHealth]:
     runner = runner or run_script
     rows = []
-    for host, names in plan.containers_by_host().items():
-        done = runner(config.inventory.hosts[host], health_script(names))
+    placed: dict[str, list[tuple[str, str]]] = {}
+    for service in plan.services:
+        for rendered in service.containers:
+            placed.setdefault(rendered.host, []).append((rendered.container_name, rendered.key))
+    for host, containers in placed.items():
+        done = runner(config.inventory.hosts[host], health_script([n for n, _ in containers]))
         if done.returncode == SSH_UNREACHABLE:
-            rows += [ContainerHealth(host, n, "unreachable", "-") for n in names]
+            rows += [ContainerHealth(host, n, "unreachable", "-") for n, _ in containers]
         else:
-            rows += parse(host, names, done.stdout)
+            rows += parse(host, containers, done.stdout)
     return rows
 
 
 def table(rows: list[ContainerHealth]) -> str:
-    cells = [(r.host, r.container, r.state, r.health, "ok" if r.ok else "FAIL") for r in rows]
-    return columns(("host", "container", "state", "health", "ok"), cells)
+    cells = [(r.host, r.container, r.state, r.health, r.config, "ok" if r.sound else "FAIL") for r in rows]
+    return columns(("host", "container", "state", "health", "config", "ok"), cells)

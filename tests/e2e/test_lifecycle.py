@@ -247,6 +247,34 @@ def test_container_removed_by_hand_comes_back(bed):
     assert planned(stack)[1] == set()
 
 
+def test_config_changed_or_removed_by_hand_is_seen_by_a_preview_and_written_back_by_up(bed):
+    """A file of /etc/kolla/memcached edited by hand on h1, h2's /etc/kolla/cron removed: the preview
+    names those two config directories (written again) and their two containers (restarted on them),
+    nothing else; `up` writes them back; the preview after it finds nothing to change."""
+    h1, h2 = bed["hosts"]["h1"], bed["hosts"]["h2"]
+    stack = bed["stack"](memcached_max_memory="128")
+    written = {
+        "h1": h1.ssh("cat /etc/kolla/memcached/config.json").stdout,
+        "h2": h2.ssh("cat /etc/kolla/cron/config.json").stdout,
+    }
+    h1.ssh("echo '# by hand' >> /etc/kolla/memcached/config.json")
+    h2.ssh("rm -rf /etc/kolla/cron")
+    _, steps = planned(stack)
+    assert {name for op, name in steps if op == "update"} == {"h1-memcached-config", "h2-cron-config"}, steps
+    # Each container with the serving gate of its service on that host (the wait until it runs again).
+    replaced = {"h1-memcached", "h1-memcached-serving", "h2-cron", "h2-common-serving"}
+    assert {name for op, name in steps if op == "replace"} == replaced, steps
+    before = ids(bed)
+    result = stack.up()
+    assert "differs from what kolla-pulumi wrote" in result.stdout
+    assert h1.ssh("cat /etc/kolla/memcached/config.json").stdout == written["h1"]
+    assert h2.ssh("cat /etc/kolla/cron/config.json").stdout == written["h2"]
+    after = ids(bed)
+    assert {k for k in before if before[k] != after.get(k)} == {"h1/memcached", "h2/cron"}
+    assert after["h1/memcached"].endswith(":running") and after["h2/cron"].endswith(":running")
+    assert planned(stack)[1] == set()
+
+
 def test_up_killed_halfway_converges_when_run_again(bed, tmp_path):
     script = tmp_path / "up.py"
     script.write_text(
