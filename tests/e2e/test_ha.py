@@ -293,9 +293,12 @@ RPC_BACK_WITHIN = HEARTBEAT_TIMEOUT_THRESHOLD * (1 + 1 / HEARTBEAT_RATE) + RPC_R
 
 def test_a_controller_losing_power_moves_the_vip_and_the_api_keeps_answering(ha):
     """The APIs through the VIP (their databases, memcached, keystone) answer again within a minute of
-    the cut. RPC is measured apart: in the test bed each API has one worker, and an RPC lost with the
-    RabbitMQ node holds it until rpc_response_timeout, so an RPC probe in the same loop would make
-    every request to that host wait behind it (Kolla's default is one worker per CPU, up to 5)."""
+    the cut. RPC is measured apart: in the test bed each API but nova-api has one worker, and an RPC
+    lost with the RabbitMQ node holds it until rpc_response_timeout, so an RPC probe in the same loop
+    would make every request to that host wait behind it (Kolla's default is one worker per CPU, up to
+    5). A request in flight at the cut can hold a nova-api worker for nova's 60 s cell timeout (its
+    database query went through the lost haproxy and is never answered): Pulumi.ha.yaml gives nova-api
+    Kolla's two workers, so the other one serves meanwhile."""
     hosts = ha["testbed_hosts"]
     holder = vip_holder(controllers(ha))
     assert holder in CONTROLLERS
