@@ -94,12 +94,13 @@ def read_command(hosts: Mapping[str, Host], ssh_files: Mapping[str, tuple[str, s
     for name, host in hosts.items():
         ssh = " ".join(shlex.quote(a) for a in (*ssh_argv(host, *ssh_files[name]), "sh -s"))
         # Inventory names are [A-Za-z0-9_.-] (components/config/inventory.py): plain in sh and sed.
+        # stdout is the records; stderr is kept apart and only its last line said when ssh fails.
         parts.append(
             f"# host {name}\n"
-            f"(if said=$(printf '%s' \"$script\" | {ssh} 2>&1); then printf '%s\\n' \"$said\";"
-            f' else echo "unreachable $(printf \'%s\' "$said" | tail -n 1)"; fi) | sed "s/^/{name} /" > "$out"/{name} &'
+            f'(if said=$(printf \'%s\' "$script" | {ssh} 2>"$out"/{name}.err); then printf \'%s\\n\' "$said";'
+            f' else echo "unreachable $(tail -n 1 "$out"/{name}.err)"; fi) | sed "s/^/{name} /" > "$out"/{name}.out &'
         )
-    parts += ["wait", 'cat "$out"/*']
+    parts += ["wait", 'cat "$out"/*.out']
     return "\n".join(parts) + "\n"
 
 

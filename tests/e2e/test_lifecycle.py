@@ -352,6 +352,7 @@ def test_destroy_leaves_the_hosts_clean(bed):
     for host in bed["hosts"].values():
         assert containers(host) == {}
         assert host.ssh("ls -A /etc/kolla").stdout.split() == []
+        assert host.ssh("ls -A /etc/kolla-pulumi/written 2>/dev/null || true").stdout.split() == []
         # Data volumes outlive destroy by design (kolla-ansible's destroy without --include-volumes).
         volumes = set(host.ssh("docker volume ls -q").stdout.split())
         assert volumes <= {"kolla_logs", "fluentd_data", "mariadb", "rabbitmq", "keystone_fernet_tokens"}
