@@ -29,6 +29,8 @@ from components.operate.ssh import ssh_argv
 
 # Where the repair token goes: the config command's script, and the container's environment.
 TOKEN_ENV = "KOLLA_PULUMI_CONFIG_REPAIR"
+# Hosts read at once (Ansible's default forks are 5; a read is one short ssh).
+PARALLEL = 20
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ def read_command(hosts: Mapping[str, Host], ssh_files: Mapping[str, tuple[str, s
         "out=$(mktemp -d); trap 'rm -rf \"$out\"' EXIT",
         f"script={script}",
     ]
-    for name, host in hosts.items():
+    for index, (name, host) in enumerate(hosts.items()):
+        if index and index % PARALLEL == 0:
+            parts.append("wait")  # at most PARALLEL ssh at once: inventories have hundreds of hosts
         ssh = " ".join(shlex.quote(a) for a in (*ssh_argv(host, *ssh_files[name]), "sh -s"))
         # Inventory names are [A-Za-z0-9_.-] (components/config/inventory.py): plain in sh and sed.
         # stdout is the records; stderr is kept apart and only its last line said when ssh fails.

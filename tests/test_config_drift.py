@@ -138,6 +138,22 @@ def test_the_read_command_reads_every_host_in_parallel_and_names_the_one_that_fa
     assert not records["h2"].reachable and "No route to host" in records["h2"].why
 
 
+def test_the_read_command_reads_at_most_parallel_hosts_at_once_and_every_one(tmp_path: Path) -> None:
+    fake = tmp_path / "bin" / "ssh"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexec sh -s\n")
+    fake.chmod(0o755)
+    names = [f"c{i}" for i in range(2 * config_drift.PARALLEL + 5)]
+    hosts = {
+        n: Host(n, f"10.0.1.{i}", 22, "root", "k", "ssh-ed25519 AAAA", f"10.0.1.{i}", n) for i, n in enumerate(names)
+    }
+    command = config_drift.read_command(hosts, {n: ("/nonexistent/id", "/nonexistent/known") for n in hosts})
+    assert command.count("\nwait\n") == 3  # after each PARALLEL, and at the end
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env, check=True).stdout
+    assert all(found.reachable for found in config_drift.parse(out, names).values())
+
+
 def _drifted_answer(key: str) -> str:
     return f"h1 ok\nh1 {key} aaaa bbbb -\n"
 
