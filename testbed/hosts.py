@@ -318,7 +318,7 @@ _FRESH_SCRIPT = """
 set -e
 ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f -v $ids >/dev/null
 vols=$(docker volume ls -q); [ -z "$vols" ] || docker volume rm -f $vols >/dev/null
-rm -rf /etc/kolla
+rm -rf /etc/kolla /etc/kolla-pulumi /etc/tmpfiles.d/kolla-*.conf
 mkdir -p /etc/kolla
 # What a deployment leaves outside its containers and volumes: guests (libvirt moves qemu out of
 # nova_libvirt's cgroup, and it shares the host's PIDs), libvirt's and OVS's runtime state in the
@@ -439,7 +439,9 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     up_cmd = sub.add_parser("up", help="start hosts (idempotent) and the registry")
     up_cmd.add_argument("-n", type=int, default=2, help="number of hosts (default 2)")
-    up_cmd.add_argument("--fresh", action="store_true", help="remove containers, volumes, /etc/kolla")
+    up_cmd.add_argument(
+        "--fresh", action="store_true", help="remove containers, volumes, /etc/kolla, kolla-pulumi's records"
+    )
     sub.add_parser("down", help="stop every host, remove namespaces, bridge, rules, registry")
     off_cmd = sub.add_parser("power-off", help="cut one host's power, keeping its disks (`up` boots it again)")
     off_cmd.add_argument("name")

@@ -251,11 +251,17 @@ def test_fresh_removes_containers_volumes_and_etc_kolla_but_keeps_images() -> No
         + " /usr/bin/true",
     )
     host.ssh("mkdir -p /etc/kolla/keystone && touch /etc/kolla/keystone/config.json")
+    # kolla-pulumi's record of what it wrote there (components/config_drift.py), and a boot-time file.
+    host.ssh("mkdir -p /etc/kolla-pulumi/written && touch /etc/kolla-pulumi/written/keystone")
+    host.ssh("touch /etc/tmpfiles.d/kolla-openvswitch-db-server.conf")
     # What a compute deployment leaves outside Docker: neutron's namespaces and hybrid-plug links,
     # libvirt's runtime state.
     host.ssh("ip netns add qdhcp-kp-probe && ip link add qbrkp-probe type bridge && mkdir -p /run/libvirt/qemu")
     hosts.up(1, fresh=True, bed=OWN_BED)
-    left = host.ssh("docker ps -aq; docker volume ls -q; ls -A /etc/kolla; ip netns list").stdout.split()
+    left = host.ssh(
+        "docker ps -aq; docker volume ls -q; ls -A /etc/kolla; ip netns list;"
+        " ls -d /etc/kolla-pulumi /etc/tmpfiles.d/kolla-* 2>/dev/null || true"
+    ).stdout.split()
     assert left == []
     assert host.ssh("ip link show qbrkp-probe", check=False).returncode != 0
     assert host.ssh("test -e /run/libvirt", check=False).returncode == 1
