@@ -383,10 +383,15 @@ class Prechecks(Verb):
         return _checked_rows(ctx, prechecks.run_prechecks(*ctx.plan()), prechecks.table)
 
 
-def _checked_rows(ctx: Context, rows: Sequence[Any], table: Callable[[list[Any]], str], verdict: str = "ok") -> int:
-    """Rows judged by their `verdict` property as a table, or as JSON lines (that verdict as `ok`) with
-    --json; exit 3 when one is not ok."""
-    judged = [(row, bool(getattr(row, verdict))) for row in rows]
+def _checked_rows(
+    ctx: Context,
+    rows: Sequence[Any],
+    table: Callable[[list[Any]], str],
+    judge: Callable[[Any], bool] = lambda row: row.ok,
+) -> int:
+    """Rows judged by `judge` (their `ok` by default) as a table, or as JSON lines (the verdict as `ok`)
+    with --json; exit 3 when one is not ok."""
+    judged = [(row, judge(row)) for row in rows]
     if ctx.args.json:
         for row, ok in judged:
             print(json.dumps({**vars(row), "ok": ok}, sort_keys=True), file=ctx.out)
@@ -456,7 +461,7 @@ class Check(Verb):
     def run(self, ctx: Context) -> int:
         from components.operate import health
 
-        return _checked_rows(ctx, health.check(*ctx.plan()), health.table, "sound")
+        return _checked_rows(ctx, health.check(*ctx.plan()), health.table, lambda row: row.sound)
 
 
 class Genconfig(Verb):

@@ -39,6 +39,14 @@ class Written:
     actual: str  # what the directory holds now ("absent" when gone)
     token: str  # the repair token that write carried ("" for none)
 
+    @property
+    def changed(self) -> bool:
+        return self.actual != self.fingerprint
+
+
+# What a config directory is, as `kolla-pulumi check` names it.
+AS_WRITTEN, CHANGED, UNRECORDED = "as-written", "changed-by-hand", "unrecorded"
+
 
 @dataclass(frozen=True)
 class HostRecords:
@@ -55,34 +63,38 @@ class HostRecords:
         written = self.written.get(key)
         if written is None:
             return ""
-        if written.actual == written.fingerprint:
+        if not written.changed:
             return written.token
         return "repair-" + hashlib.sha256(f"{written.token} {written.actual}".encode()).hexdigest()[:12]
 
+    def state(self, key: str) -> str:
+        written = self.written.get(key)
+        return UNRECORDED if written is None else CHANGED if written.changed else AS_WRITTEN
+
     def drifted(self) -> list[str]:
-        return sorted(k for k, w in self.written.items() if w.actual != w.fingerprint)
+        return sorted(k for k, w in self.written.items() if w.changed)
+
+
+def parse_host(lines: list[str]) -> HostRecords:
+    """One host's answer to scripts.read_written: `ok`, then `<key> <written> <actual> <token>` lines;
+    or `unreachable <why>`. Other lines (a health script's before it, say) are not records."""
+    fields = [line.split(" ") for line in lines]
+    if ["ok"] not in fields:
+        why = next((line.removeprefix("unreachable").strip() for line in lines if line.startswith("unreachable")), "")
+        return HostRecords(False, why or "no answer")
+    written = {f[0]: Written(f[1], f[2], "" if f[3] == "-" else f[3]) for f in fields if len(f) == 4}
+    return HostRecords(True, written=written)
 
 
 def parse(stdout: str, names: list[str]) -> dict[str, HostRecords]:
-    """read_command's output: lines `<host> ok`, `<host> unreachable <why>`, `<host> <key> <written>
-    <actual> <token>`. A host with no line did not answer."""
-    lines: dict[str, list[list[str]]] = {name: [] for name in names}
+    """read_command's output: each host's lines (parse_host) prefixed by `<host> `. A host with no line
+    did not answer."""
+    lines: dict[str, list[str]] = {name: [] for name in names}
     for line in stdout.splitlines():
         name, _, rest = line.partition(" ")
         if name in lines:
-            lines[name].append(rest.split(" ", 4) if not rest.startswith("unreachable") else [rest])
-    records: dict[str, HostRecords] = {}
-    for name in names:
-        seen = lines[name]
-        if not any(fields == ["ok"] for fields in seen):
-            why = next((f[0].removeprefix("unreachable").strip() for f in seen if len(f) == 1), "no answer")
-            records[name] = HostRecords(False, why or "no answer")
-            continue
-        written = {
-            f[0]: Written(fingerprint=f[1], actual=f[2], token="" if f[3] == "-" else f[3]) for f in seen if len(f) == 4
-        }
-        records[name] = HostRecords(True, written=written)
-    return records
+            lines[name].append(rest)
+    return {name: parse_host(lines[name]) for name in names}
 
 
 def read_command(hosts: Mapping[str, Host], ssh_files: Mapping[str, tuple[str, str]]) -> str:

@@ -116,6 +116,17 @@ def test_an_unanswering_host_keeps_the_states_tokens() -> None:
     assert not records["h3"].reachable and records["h3"].why == "no answer"
 
 
+def test_check_reads_the_records_after_its_health_lines_and_takes_none_of_those_for_one() -> None:
+    """kolla-pulumi check runs the health script and scripts.read_written in one ssh: a health line has
+    three fields, a record four; a container called `ok` does not make an unanswered read answered."""
+    found = config_drift.parse_host(["keystone running healthy", "ok", "keystone aaaa bbbb -", "cron cccc cccc t1"])
+    assert found.reachable and set(found.written) == {"keystone", "cron"}
+    assert found.state("keystone") == config_drift.CHANGED and found.state("cron") == config_drift.AS_WRITTEN
+    assert found.state("memcached") == config_drift.UNRECORDED
+    assert found.repair_token("cron") == "t1"
+    assert not config_drift.parse_host(["ok running healthy"]).reachable
+
+
 def test_the_read_command_reads_every_host_in_parallel_and_names_the_one_that_fails(tmp_path: Path) -> None:
     """The real command line, with `ssh` replaced by a stand-in that runs the script here (for 10.0.0.1,
     saying a four-word warning on stderr as OpenSSH may) or fails as OpenSSH does (for 10.0.0.2)."""

@@ -183,3 +183,13 @@ def test_the_preview_names_the_order_in_which_hosts_are_replaced(plan):
     order = replacement_order(plan, replaced)
     assert order == {"mariadb": [["h2"], ["h1"]], "keystone": [["h1"], ["h2"], ["h3"]], "nova-cell": [["h4"]]}
     assert describe_order(order) == ["mariadb: h2 -> h1", "keystone: h1 -> h2 -> h3", "nova-cell: h4"]
+
+
+def test_nova_api_keeps_two_workers_while_the_other_apis_have_one(plan):
+    """The failover relies on it (tests/e2e/test_ha.py): a request in flight at a power cut can hold a
+    nova-api worker for nova's 60 s cell timeout, and the other worker serves meanwhile."""
+    for host in CONTROLLERS:
+        nova_api = rendered_files(plan, host, "nova-api")["nova-api-uwsgi.ini"]
+        assert "\nprocesses = 2\n" in nova_api, host
+        placement = rendered_files(plan, host, "placement-api")["placement-api-uwsgi.ini"]
+        assert "\nprocesses = 1\n" in placement, host

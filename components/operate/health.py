@@ -41,7 +41,7 @@ class ContainerHealth:
     container: str
     state: str  # running, exited, ..., missing, or unreachable
     health: str  # healthy, unhealthy, starting, none (no healthcheck), or "-"
-    config: str = "-"  # as-written, changed-by-hand, unrecorded (written before records existed), or "-"
+    config: str = "-"  # config_drift's AS_WRITTEN, CHANGED or UNRECORDED; "-" when not read
 
     @property
     def ok(self) -> bool:
@@ -51,24 +51,12 @@ class ContainerHealth:
     @property
     def sound(self) -> bool:
         """ok, and its config directory not changed by hand (`check`'s verdict)."""
-        return self.ok and self.config != CHANGED
-
-
-CHANGED = "changed-by-hand"
+        return self.ok and self.config != config_drift.CHANGED
 
 
 def health_script(names: list[str]) -> str:
     """The health lines (`<name> <state> <health>`), then the config records (scripts.read_written)."""
     return _SCRIPT.replace("NAMES", " ".join(shlex.quote(n) for n in names), 1) + scripts.read_written()
-
-
-def _config(records: config_drift.HostRecords | None, key: str) -> str:
-    if records is None:
-        return "-"
-    written = records.written.get(key)
-    if written is None:
-        return "unrecorded"
-    return "as-written" if written.actual == written.fingerprint else CHANGED
 
 
 def parse(host: str, containers: list[tuple[str, str]], stdout: str) -> list[ContainerHealth]:
@@ -78,10 +66,12 @@ def parse(host: str, containers: list[tuple[str, str]], stdout: str) -> list[Con
         parts = line.split()
         if len(parts) == 3:
             seen[parts[0]] = ContainerHealth(host, parts[0], parts[1], parts[2])
-    found = config_drift.parse("".join(f"{host} {line}\n" for line in stdout.splitlines()), [host])[host]
-    records = found if found.reachable else None
+    records = config_drift.parse_host(stdout.splitlines())
     return [
-        dataclasses.replace(seen.get(n, ContainerHealth(host, n, "missing", "-")), config=_config(records, key))
+        dataclasses.replace(
+            seen.get(n, ContainerHealth(host, n, "missing", "-")),
+            config=records.state(key) if records.reachable else "-",
+        )
         for n, key in containers
     ]
 
